@@ -1,0 +1,1 @@
+//! Shared helpers of pinstack's benchmarks: medians, RSS readers, output lines.

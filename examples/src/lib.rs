@@ -1,0 +1,1 @@
+//! pinstack's example servers, their tokio twins and load generators.

@@ -1,0 +1,1 @@
+//! loom models of pinstack (run with `RUSTFLAGS="--cfg pinstack_loom"`).

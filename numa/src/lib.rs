@@ -1,0 +1,3 @@
+//! NUMA topology discovery, CPU placement and memory policy for pinstack.
+//!
+//! (Placeholder: being written.)

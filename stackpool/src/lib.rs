@@ -1,0 +1,3 @@
+//! Guarded, size-classed, reusable coroutine stacks.
+//!
+//! (Placeholder: being written.)
