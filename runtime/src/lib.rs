@@ -1,8 +1,58 @@
-//! pinstack: stackful coroutines on pooled stacks.
+//! pinstack: an embeddable runtime of stackful coroutines on pooled stacks,
+//! for servers that hold very many connections.
 //!
-//! (The crate tour is written as the runtime lands.)
+//! Handlers are written in plain blocking style and suspend only their own
+//! coroutine. Every task runs on a stack taken from a pool of presized,
+//! guarded, reusable stacks; a spawn can carry a stack size hint. Nothing
+//! grows or is copied: no stack-growth cliffs.
+//!
+//! ```
+//! use pinstack::task;
+//!
+//! let rt = pinstack::Runtime::new()?;
+//! let total = rt.block_on(|| {
+//!     let workers: Vec<_> = (0..100)
+//!         .map(|i| {
+//!             task::Builder::new()
+//!                 .name("square")
+//!                 .stack_size(16 * 1024)
+//!                 .spawn(move || {
+//!                     pinstack::yield_now();
+//!                     i * i
+//!                 })
+//!         })
+//!         .collect::<std::io::Result<_>>()?;
+//!     let mut sum = 0;
+//!     for w in workers {
+//!         sum += w.join().expect("no task panics");
+//!     }
+//!     Ok::<_, std::io::Error>(sum)
+//! })?;
+//! assert_eq!(total, 328_350);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! See `DESIGN.md` in the repository for the architecture.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]
 
+mod blocking;
+mod builder;
+mod future;
 mod loom;
+mod metrics;
 mod park;
+mod runtime;
+mod scheduler;
+pub mod task;
+#[doc(hidden)]
+pub mod task_local;
+mod time;
+
+pub use blocking::spawn_blocking;
+pub use builder::{Builder, DEFAULT_STACK_SIZE};
+pub use future::block_on;
+pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use runtime::{Handle, Runtime};
+pub use task::{spawn, yield_now, JoinError, JoinHandle};
+pub use time::{sleep, sleep_until};

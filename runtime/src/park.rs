@@ -13,19 +13,25 @@
 //!   condition, park, repeat.
 //! * [`park_until`] also returns once `deadline` has passed.
 //!
-//! Sync primitives (`crate::sync`), joins, sleeps and I/O waits are written
-//! against this module only, so they work the same from coroutines and from
-//! plain threads, and the loom models exercise the same code.
+//! For a coroutine the token is the task's `NOTIFIED` bit and parking is a
+//! suspension (`task/state.rs`); an unpark from another thread queues the
+//! task on its home worker. Sync primitives (`crate::sync`), joins, sleeps
+//! and I/O waits are written against this module only, so they work the
+//! same from coroutines and from plain threads.
 
 use crate::loom::thread::{self, Thread};
+use crate::scheduler;
+use crate::task::{Header, Suspend, TaskRef, Unpark};
 use std::time::Instant;
 
 /// Why a coroutine suspends; recorded in the runtime's metrics and traces.
+///
+/// The discriminants index the per-reason counters in `metrics.rs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // variants are used as the subsystems land
+#[allow(dead_code)] // `Io` is used by the net module
 pub(crate) enum Reason {
     /// Waiting for socket or pipe readiness.
-    Io,
+    Io = 0,
     /// Sleeping or waiting for a deadline.
     Timer,
     /// Waiting on a channel, mutex, notify or wait group.
@@ -38,14 +44,24 @@ pub(crate) enum Reason {
 
 /// A handle that wakes one parked coroutine or thread. Cheap to clone, `Send`
 /// and `Sync`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Unparker {
     inner: Inner,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Inner {
     Thread(Thread),
+    Task(TaskRef),
+}
+
+impl std::fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Inner::Thread(t) => f.debug_tuple("Unparker::Thread").field(&t.id()).finish(),
+            Inner::Task(t) => f.debug_tuple("Unparker::Task").field(t.header()).finish(),
+        }
+    }
 }
 
 impl Unparker {
@@ -53,6 +69,11 @@ impl Unparker {
     pub(crate) fn unpark(&self) {
         match &self.inner {
             Inner::Thread(t) => t.unpark(),
+            Inner::Task(t) => {
+                if t.header().state.unpark() == Unpark::Schedule {
+                    scheduler::schedule_started(t.clone());
+                }
+            }
         }
     }
 
@@ -61,28 +82,57 @@ impl Unparker {
     pub(crate) fn same_target(&self, other: &Unparker) -> bool {
         match (&self.inner, &other.inner) {
             (Inner::Thread(a), Inner::Thread(b)) => a.id() == b.id(),
+            (Inner::Task(a), Inner::Task(b)) => std::ptr::eq(a.header(), b.header()),
+            _ => false,
         }
+    }
+
+    /// Whether this unparker wakes the task with header `h`.
+    pub(crate) fn is_task(&self, h: &Header) -> bool {
+        matches!(&self.inner, Inner::Task(t) if std::ptr::eq(t.header(), h))
     }
 }
 
 /// The unparker of the running coroutine, or of the current thread outside
 /// any coroutine.
 pub(crate) fn current() -> Unparker {
-    Unparker {
-        inner: Inner::Thread(thread::current()),
-    }
+    let inner = match scheduler::current_task() {
+        Some(t) => Inner::Task(t),
+        None => Inner::Thread(thread::current()),
+    };
+    Unparker { inner }
 }
 
 /// Suspends the running coroutine (or blocks the thread) until unparked.
 /// May return spuriously.
-pub(crate) fn park(_reason: Reason) {
-    thread::park();
+pub(crate) fn park(reason: Reason) {
+    match scheduler::token_or_yielder() {
+        // The token was there: return without suspending.
+        Some(None) => {}
+        // SAFETY: the yielder belongs to the running coroutine of this thread
+        // and lives on that coroutine's stack while it runs.
+        Some(Some(y)) => unsafe {
+            (*y).suspend(Suspend::Park(reason));
+        },
+        None => thread::park(),
+    }
 }
 
 /// Like [`park`], but also returns once `deadline` has passed.
-pub(crate) fn park_until(_reason: Reason, deadline: Instant) {
-    let now = Instant::now();
-    if deadline > now {
-        thread::park_timeout(deadline - now);
+pub(crate) fn park_until(reason: Reason, deadline: Instant) {
+    if Instant::now() >= deadline {
+        return;
+    }
+    match scheduler::arm_timer(deadline) {
+        Some(key) => {
+            park(reason);
+            scheduler::cancel_timer(key);
+        }
+        None => {
+            let now = Instant::now();
+            if deadline > now {
+                thread::park_timeout(deadline - now);
+            }
+        }
     }
 }

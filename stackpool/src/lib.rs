@@ -38,7 +38,9 @@ impl StackPool {
     }
     pub fn acquire(&self, hint: usize) -> Result<PooledStack, PoolError> {
         let c = SizeClass::for_hint(hint)?;
-        DefaultStack::new(c.usable_bytes()).map(|s| PooledStack(s, c)).map_err(PoolError::Mmap)
+        DefaultStack::new(c.usable_bytes())
+            .map(|s| PooledStack(s, c))
+            .map_err(PoolError::Mmap)
     }
     pub fn stats(&self) -> PoolStats {
         PoolStats

@@ -10,7 +10,10 @@ pub(crate) struct Wheel<T> {
 }
 impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
-        Wheel { map: BTreeMap::new(), seq: 0 }
+        Wheel {
+            map: BTreeMap::new(),
+            seq: 0,
+        }
     }
     pub(crate) fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         self.seq += 1;

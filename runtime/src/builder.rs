@@ -1,0 +1,183 @@
+//! `runtime::Builder`: configuring and starting a runtime.
+
+use crate::loom::sync::Arc;
+use crate::runtime::Runtime;
+use pinstack_stackpool::SizeClass;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// The settings a running runtime keeps.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) thread_name: String,
+    pub(crate) default_stack_size: usize,
+    pub(crate) max_live_tasks: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) blocking_keep_alive: Duration,
+    pub(crate) monitor_period: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("workers", &self.workers)
+            .field("thread_name", &self.thread_name)
+            .field("default_stack_size", &self.default_stack_size)
+            .field("max_live_tasks", &self.max_live_tasks)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default stack size of a task: 64 KiB (only touched pages cost memory).
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+
+/// Builds a [`Runtime`] with custom settings.
+///
+/// # Examples
+///
+/// ```
+/// let rt = pinstack::Runtime::builder()
+///     .worker_threads(2)
+///     .thread_name("chat")
+///     .default_stack_size(32 * 1024)
+///     .build()?;
+/// assert_eq!(rt.block_on(|| 1 + 1), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: one worker per CPU this process may run on, threads named
+    /// `pinstack-worker-N`, 64 KiB default stacks, no live-task limit, up to
+    /// 512 blocking threads kept alive 10 s.
+    pub fn new() -> Builder {
+        Builder {
+            config: Config {
+                workers: 0,
+                thread_name: "pinstack".into(),
+                default_stack_size: DEFAULT_STACK_SIZE,
+                max_live_tasks: None,
+                on_thread_start: None,
+                on_thread_stop: None,
+                max_blocking_threads: 512,
+                blocking_keep_alive: Duration::from_secs(10),
+                monitor_period: Duration::from_millis(10),
+            },
+        }
+    }
+
+    /// The number of worker threads (default: the CPUs this process may run on).
+    pub fn worker_threads(mut self, n: usize) -> Builder {
+        self.config.workers = n;
+        self
+    }
+
+    /// The prefix of the worker threads' names (`PREFIX-worker-N`).
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// The stack size of tasks spawned without a hint (default 64 KiB),
+    /// rounded up to the stack pool's size class.
+    pub fn default_stack_size(mut self, bytes: usize) -> Builder {
+        self.config.default_stack_size = bytes;
+        self
+    }
+
+    /// The most tasks alive at once; beyond it `task::Builder::spawn` returns
+    /// an error and `spawn` panics. Default: no limit.
+    pub fn max_live_tasks(mut self, n: usize) -> Builder {
+        self.config.max_live_tasks = Some(n);
+        self
+    }
+
+    /// Runs `f` on each worker and blocking thread when it starts.
+    pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.config.on_thread_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each worker and blocking thread before it exits.
+    pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Builder {
+        self.config.on_thread_stop = Some(Arc::new(f));
+        self
+    }
+
+    /// The most threads `spawn_blocking` may start (default 512).
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        self.config.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking thread waits for work before exiting.
+    pub fn blocking_keep_alive(mut self, d: Duration) -> Builder {
+        self.config.blocking_keep_alive = d;
+        self
+    }
+
+    /// How often the monitor samples workers; a resume longer than this
+    /// counts as a long run (default 10 ms).
+    pub fn long_run_threshold(mut self, d: Duration) -> Builder {
+        self.config.monitor_period = d;
+        self
+    }
+
+    /// Starts the runtime's threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for settings out of range (zero workers given
+    /// explicitly is taken as "default"; a default stack size above 8 MiB,
+    /// a live-task limit or blocking-thread maximum of zero); an OS error if
+    /// threads, pollers or the stack pool cannot be created.
+    pub fn build(self) -> io::Result<Runtime> {
+        let mut config = self.config;
+        if config.workers == 0 {
+            config.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        }
+        let invalid = |msg: String| io::Error::new(io::ErrorKind::InvalidInput, msg);
+        if config.workers > 4096 {
+            return Err(invalid(format!(
+                "worker_threads({}) is more than 4096: use at most one worker per CPU",
+                config.workers
+            )));
+        }
+        SizeClass::for_hint(config.default_stack_size).map_err(|e| {
+            invalid(format!(
+                "default_stack_size({}): {e}",
+                config.default_stack_size
+            ))
+        })?;
+        if config.max_live_tasks == Some(0) {
+            return Err(invalid(
+                "max_live_tasks(0) would forbid every task: give at least 1".into(),
+            ));
+        }
+        if config.max_blocking_threads == 0 {
+            return Err(invalid(
+                "max_blocking_threads(0) would make spawn_blocking hang: give at least 1".into(),
+            ));
+        }
+        if config.monitor_period.is_zero() {
+            return Err(invalid("long_run_threshold must be more than zero".into()));
+        }
+        Runtime::start(config)
+    }
+}

@@ -1,0 +1,272 @@
+//! The M:N scheduler.
+//!
+//! One worker thread per configured worker. Each worker owns (in [`Core`],
+//! touched only by its own thread):
+//!
+//! * `local`: a crossbeam deque of *unstarted* tasks. Only unstarted tasks
+//!   may move between threads (DESIGN.md: a started coroutine never leaves
+//!   its home worker), so this is the only stealable queue.
+//! * `ready`: started tasks that are runnable again (woken, yielded), and
+//!   pinned unstarted tasks. A plain `VecDeque`: no atomics.
+//! * a LIFO slot for the task the running task just woke, so message
+//!   ping-pong between two tasks of one worker does not go through the back
+//!   of the queue (bounded: after `MAX_LIFO_STREAK` consecutive uses the slot
+//!   yields to the queue, so two chatty tasks cannot starve the rest).
+//! * a timer wheel and the mio `Poll` it sleeps in.
+//!
+//! Shared with other threads, in [`WorkerHandle`]: the stealer of `local`,
+//! an `inbox` for wake-ups of its started tasks sent from other threads (and
+//! for pinned spawns), its `mio::Waker`, and its sleep flag.
+//!
+//! Spawns from outside the runtime go to the global `injector`.
+//!
+//! Placement: a task spawned on a worker goes to that worker's `local` deque
+//! (two tasks that talk should share a worker: a started task cannot move
+//! later). A thief takes unstarted tasks only when the victim holds at least
+//! [`STEAL_MIN`] of them, or when the monitor flagged the victim as stuck in
+//! a long run; it then takes half. When a local push leaves `STEAL_MIN` or
+//! more queued and a worker sleeps, exactly one sleeper is woken to steal.
+//!
+//! Sleeping and waking (no lost wake-ups, no thundering herd): a worker
+//! that found nothing sets its `sleeping` flag and increments
+//! `Idle::sleepers` (SeqCst), re-checks every source, then sleeps in
+//! `Poll::poll`. A producer publishes the work, issues a SeqCst fence, then
+//! reads the flags: either it sees the sleeper, or the sleeper's re-check
+//! sees the work. A producer wakes a sleeper only by winning the swap of its
+//! flag from true to false, so each sleeper is woken once.
+
+mod context;
+mod idle;
+mod monitor;
+mod worker;
+
+pub(crate) use context::{current_task, set_thread_runtime, with_current_runtime};
+pub(crate) use idle::Idle;
+pub(crate) use monitor::Monitor;
+pub(crate) use worker::{cancel_unstarted, run_worker, Core, WAKER_TOKEN};
+
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::*};
+use crate::loom::sync::Arc;
+use crate::task::TaskRef;
+use crossbeam_deque::{Injector, Stealer};
+use pinstack_stackpool::StackPool;
+use std::fmt;
+use std::time::Instant;
+
+/// A victim must hold at least this many unstarted tasks to be stolen from
+/// (unless it is stuck in a long run).
+pub(crate) const STEAL_MIN: usize = 2;
+/// Consecutive LIFO-slot runs before the slot yields to the ready queue.
+pub(crate) const MAX_LIFO_STREAK: u32 = 16;
+/// Consecutive unstarted tasks run while started ones wait in `ready`.
+pub(crate) const MAX_LOCAL_STREAK: u32 = 8;
+/// Run-queue ticks between maintenance passes (timers, I/O, injector).
+pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// The part of a worker other threads may touch.
+pub(crate) struct WorkerHandle {
+    pub(crate) index: usize,
+    pub(crate) stealer: Stealer<TaskRef>,
+    pub(crate) inbox: Injector<TaskRef>,
+    pub(crate) waker: mio::Waker,
+    /// Set while the worker sleeps in its poller; cleared by whoever wakes it.
+    pub(crate) sleeping: AtomicBool,
+    /// Set by the monitor while the worker is in a long run.
+    pub(crate) stuck: AtomicBool,
+    /// Resume counter: odd while a coroutine runs. Written only by the
+    /// worker (plain store), sampled by the monitor.
+    pub(crate) resume_seq: AtomicU64,
+    pub(crate) stats: crate::metrics::WorkerCounters,
+    idle: Arc<Idle>,
+}
+
+impl fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkerHandle {
+    pub(crate) fn new(
+        index: usize,
+        stealer: Stealer<TaskRef>,
+        waker: mio::Waker,
+        idle: Arc<Idle>,
+    ) -> WorkerHandle {
+        WorkerHandle {
+            index,
+            stealer,
+            inbox: Injector::new(),
+            waker,
+            sleeping: AtomicBool::new(false),
+            stuck: AtomicBool::new(false),
+            resume_seq: AtomicU64::new(0),
+            stats: Default::default(),
+            idle,
+        }
+    }
+
+    /// Queues a task on this worker from another thread and wakes the worker
+    /// if it sleeps.
+    pub(crate) fn push_remote(&self, task: TaskRef) {
+        self.inbox.push(task);
+        fence(SeqCst);
+        self.wake_if_sleeping();
+    }
+
+    /// Wakes the worker if it sleeps; returns whether this call woke it.
+    pub(crate) fn wake_if_sleeping(&self) -> bool {
+        if self.sleeping.load(SeqCst) && self.sleeping.swap(false, SeqCst) {
+            self.idle.sleepers.fetch_sub(1, SeqCst);
+            // A failed eventfd write leaves the worker to its poll timeout;
+            // there is nothing better to do with the error here.
+            let _ = self.waker.wake();
+            return true;
+        }
+        false
+    }
+
+    /// Whether a thief may take from this worker now.
+    pub(crate) fn has_stealable(&self) -> bool {
+        let n = self.stealer.len();
+        n >= STEAL_MIN || (n > 0 && self.stuck.load(Relaxed))
+    }
+}
+
+/// Runtime-wide state.
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[Arc<WorkerHandle>]>,
+    /// For each worker, the others in steal order (same NUMA node first).
+    pub(crate) steal_order: Box<[Box<[usize]>]>,
+    pub(crate) injector: Injector<TaskRef>,
+    pub(crate) idle: Arc<Idle>,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) pool: StackPool,
+    pub(crate) config: crate::builder::Config,
+    pub(crate) blocking: crate::blocking::BlockingPool,
+    pub(crate) live: crate::metrics::LiveTasks,
+    /// Origin of the timer ticks of every worker.
+    pub(crate) time_base: Instant,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("workers", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Queues an unstarted task from outside any worker of this runtime.
+    pub(crate) fn push_injector(&self, task: TaskRef) {
+        self.injector.push(task);
+        fence(SeqCst);
+        self.notify_one();
+    }
+
+    /// Wakes one sleeping worker, if any, to look for work.
+    pub(crate) fn notify_one(&self) {
+        if self.idle.sleepers.load(SeqCst) == 0 {
+            return;
+        }
+        let n = self.workers.len();
+        let start = self.idle.next_start(n);
+        for i in 0..n {
+            if self.workers[(start + i) % n].wake_if_sleeping() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+}
+
+/// Queues a started task that was just unparked, on its home worker.
+pub(crate) fn schedule_started(task: TaskRef) {
+    let Some(home) = task.header().home() else {
+        debug_assert!(false, "unparked a task that never started");
+        return;
+    };
+    let home = home.clone();
+    if let Some(task) = context::try_push_local(&home, task) {
+        home.push_remote(task);
+    }
+}
+
+/// Queues a new, unstarted task: on the calling worker if it belongs to the
+/// same runtime, else in the injector.
+pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool) {
+    let leftover = context::with_context(|cx| match cx {
+        Some(cx) if Arc::ptr_eq(&cx.shared, shared) => {
+            let Ok(mut core) = cx.core.try_borrow_mut() else {
+                return Some(task);
+            };
+            if pinned {
+                core.ready.push_back(task);
+                return None;
+            }
+            core.local.push(task);
+            let excess = core.local.len() >= STEAL_MIN;
+            drop(core);
+            cx.handle.stats.spawned.incr();
+            if excess {
+                fence(SeqCst);
+                shared.notify_one();
+            }
+            None
+        }
+        _ => Some(task),
+    });
+    if let Some(task) = leftover {
+        shared.push_injector(task);
+    }
+}
+
+/// The running coroutine's yielder, if this thread is resuming a task.
+pub(crate) fn current_yielder() -> Option<*const crate::task::TaskYielder> {
+    context::with_current_task(|t| t.header().yielder())
+}
+
+/// For `park`: `None` outside a task; `Some(None)` if the task's park token
+/// was there (and is now consumed); `Some(Some(yielder))` to suspend.
+pub(crate) fn token_or_yielder() -> Option<Option<*const crate::task::TaskYielder>> {
+    context::with_current_task(|t| {
+        let h = t.header();
+        (!h.state.take_token()).then(|| h.yielder())
+    })
+}
+
+/// A timer armed by a parked task.
+#[derive(Debug)]
+pub(crate) struct TimerKey(crate::time::wheel::TimerKey);
+
+/// Arms a timer that unparks the running task at `deadline`; `None` outside
+/// a task.
+pub(crate) fn arm_timer(deadline: Instant) -> Option<TimerKey> {
+    context::with_context(|cx| {
+        let cx = cx?;
+        let t = cx.current.get();
+        // SAFETY: non-null only during the task's resume (context.rs).
+        let task = unsafe { t.as_ref() }?.clone();
+        let tick = worker::deadline_tick(&cx.shared, deadline);
+        let key = cx.core.borrow_mut().wheel.insert(tick, task);
+        Some(TimerKey(key))
+    })
+}
+
+/// Cancels a timer armed by [`arm_timer`] (harmless if it fired).
+pub(crate) fn cancel_timer(key: TimerKey) {
+    let removed =
+        context::with_context(|cx| cx.and_then(|cx| cx.core.borrow_mut().wheel.cancel(key.0)));
+    drop(removed);
+}
+
+/// Calls `f` with the running task's header, if this thread resumes one.
+pub(crate) fn with_current_task_header<R>(f: impl FnOnce(&crate::task::Header) -> R) -> Option<R> {
+    context::with_current_task(|t| f(t.header()))
+}

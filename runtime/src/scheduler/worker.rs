@@ -1,0 +1,450 @@
+//! The worker loop: pick a task, resume it, act on how it suspended.
+//!
+//! ```text
+//! loop:
+//!   every MAINTENANCE_INTERVAL ticks: fire due timers, poll I/O (no wait),
+//!                                     take a batch from the injector
+//!   next task: LIFO slot (bounded streak) -> inbox -> local (bounded
+//!              streak) -> ready -> injector -> steal -> sleep
+//!   resume it; on return:
+//!     Yield  -> back of `ready`
+//!     Park   -> idle, or back of `ready` if unparked meanwhile
+//!     Return / panic -> complete: output stored, joiner woken, stack freed
+//! ```
+//!
+//! Shutdown (runtime dropped): each worker, on its own thread, unwinds every
+//! coroutine it owns (destructors run where the task lived), completes those
+//! tasks as cancelled, cancels the unstarted tasks left in its queues, and
+//! exits. The runtime then cancels what is left in the injector.
+
+use super::context::{self, Context};
+use super::{Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_LIFO_STREAK, MAX_LOCAL_STREAK};
+use crate::loom::sync::atomic::{fence, Ordering::*};
+use crate::loom::sync::Arc;
+use crate::task::{complete, JoinError, Suspend, TaskRef};
+use crate::time::wheel::Wheel;
+use corosensei::CoroutineResult;
+use crossbeam_deque::{Steal, Worker};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+/// Token of the worker's `mio::Waker` in its poller.
+pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// What only the worker's own thread touches.
+pub(crate) struct Core {
+    /// Unstarted tasks; the stealable queue.
+    pub(crate) local: Worker<TaskRef>,
+    /// Runnable started tasks (and pinned unstarted ones); never stolen.
+    pub(crate) ready: VecDeque<TaskRef>,
+    lifo: Option<TaskRef>,
+    lifo_streak: u32,
+    local_streak: u32,
+    tick: u32,
+    rng: u32,
+    pub(crate) wheel: Wheel<TaskRef>,
+    poll: mio::Poll,
+    events: mio::Events,
+    /// Started, unfinished tasks (for cancellation at shutdown).
+    owned: Owned,
+}
+
+impl Core {
+    pub(crate) fn new(local: Worker<TaskRef>, poll: mio::Poll, seed: u32) -> Core {
+        Core {
+            local,
+            ready: VecDeque::with_capacity(256),
+            lifo: None,
+            lifo_streak: 0,
+            local_streak: 0,
+            tick: 0,
+            rng: seed | 1,
+            wheel: Wheel::new(),
+            poll,
+            events: mio::Events::with_capacity(1024),
+            owned: Owned::default(),
+        }
+    }
+
+    /// Puts a task woken by the running task into the LIFO slot; the previous
+    /// occupant moves to the back of the ready queue.
+    pub(crate) fn push_lifo(&mut self, task: TaskRef) {
+        if let Some(prev) = self.lifo.replace(task) {
+            self.ready.push_back(prev);
+        }
+    }
+
+    fn next_rand(&mut self) -> u32 {
+        // xorshift32: victim choice only needs to avoid always picking the same.
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+}
+
+/// Started tasks of one worker: a slab, O(1) insert and remove.
+#[derive(Default)]
+struct Owned {
+    slots: Vec<Option<TaskRef>>,
+    free: Vec<usize>,
+}
+
+impl Owned {
+    fn insert(&mut self, task: TaskRef) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(task);
+                i
+            }
+            None => {
+                self.slots.push(Some(task));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            if slot.take().is_some() {
+                self.free.push(i);
+            }
+        }
+    }
+}
+
+/// The body of a worker thread.
+pub(crate) fn run_worker(shared: Arc<Shared>, handle: Arc<WorkerHandle>, core: Core) {
+    let cx = Context {
+        shared,
+        handle,
+        core: RefCell::new(core),
+        current: Cell::new(std::ptr::null()),
+    };
+    // SAFETY: `cx` lives on this stack frame until after the guard drops.
+    let _guard = unsafe { context::enter(&cx) };
+    while !cx.shared.is_shutdown() {
+        match next_task(&cx) {
+            Some(task) => run_task(&cx, task),
+            None => sleep(&cx),
+        }
+    }
+    shutdown(&cx);
+}
+
+fn now_tick(shared: &Shared, now: Instant) -> u64 {
+    now.saturating_duration_since(shared.time_base).as_millis() as u64
+}
+
+/// The tick at or after `deadline` (timers never fire early).
+pub(crate) fn deadline_tick(shared: &Shared, deadline: Instant) -> u64 {
+    let d = deadline.saturating_duration_since(shared.time_base);
+    let ms = d.as_millis() as u64;
+    if Duration::from_millis(ms) < d {
+        ms + 1
+    } else {
+        ms
+    }
+}
+
+/// Fires due timers and collects I/O readiness without waiting.
+fn maintenance(cx: &Context, core: &mut Core) {
+    fire_timers(&cx.shared, core);
+    poll_io(cx, core, Some(Duration::ZERO));
+}
+
+fn fire_timers(shared: &Shared, core: &mut Core) {
+    if core.wheel.is_empty() {
+        return;
+    }
+    let now = now_tick(shared, Instant::now());
+    let Core { wheel, ready, .. } = core;
+    wheel.advance(now, |task: TaskRef| {
+        if task.header().state.unpark() == crate::task::Unpark::Schedule {
+            ready.push_back(task);
+        }
+    });
+}
+
+fn poll_io(cx: &Context, core: &mut Core, timeout: Option<Duration>) {
+    let Core { poll, events, .. } = core;
+    match poll.poll(events, timeout) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+        Err(e) => {
+            // epoll_wait fails only on programming errors (EBADF, EINVAL);
+            // report and carry on rather than kill every task of the worker.
+            eprintln!("pinstack: worker {}: poll failed: {e}", cx.handle.index);
+        }
+    }
+    // Only the waker is registered so far: its event has done its job by
+    // ending the poll. (Sockets register here with the net module.)
+    debug_assert!(events.iter().all(|ev| ev.token() == WAKER_TOKEN));
+}
+
+fn next_task(cx: &Context) -> Option<TaskRef> {
+    let mut core = cx.core.borrow_mut();
+    core.tick = core.tick.wrapping_add(1);
+    if core.tick % MAINTENANCE_INTERVAL == 0 {
+        maintenance(cx, &mut core);
+        if let Some(t) = take_injector(cx, &core) {
+            return Some(t);
+        }
+    }
+    if let Some(t) = core.lifo.take() {
+        if core.lifo_streak < MAX_LIFO_STREAK {
+            core.lifo_streak += 1;
+            return Some(t);
+        }
+        core.ready.push_back(t);
+    }
+    core.lifo_streak = 0;
+    if !cx.handle.inbox.is_empty() {
+        drain_inbox(&cx.handle, &mut core);
+    }
+    // Unstarted tasks first, so a task that yields goes behind the tasks
+    // spawned before it; a bounded streak keeps woken tasks from starving
+    // under a flood of spawns.
+    let t = if core.local_streak < MAX_LOCAL_STREAK {
+        match core.local.pop() {
+            Some(t) => {
+                core.local_streak += 1;
+                Some(t)
+            }
+            None => {
+                core.local_streak = 0;
+                core.ready.pop_front()
+            }
+        }
+    } else {
+        core.local_streak = 0;
+        core.ready.pop_front().or_else(|| core.local.pop())
+    };
+    t.or_else(|| take_injector(cx, &core))
+        .or_else(|| steal(cx, &mut core))
+}
+
+fn drain_inbox(handle: &WorkerHandle, core: &mut Core) {
+    loop {
+        match handle.inbox.steal() {
+            Steal::Success(t) => core.ready.push_back(t),
+            Steal::Empty => break,
+            Steal::Retry => continue,
+        }
+    }
+}
+
+fn take_injector(cx: &Context, core: &Core) -> Option<TaskRef> {
+    loop {
+        match cx.shared.injector.steal_batch_and_pop(&core.local) {
+            Steal::Success(t) => return Some(t),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
+fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
+    let order = &cx.shared.steal_order[cx.handle.index];
+    if order.is_empty() {
+        return None;
+    }
+    // Within the first node group the order is rotated at random, so thieves
+    // do not all pile on the same victim.
+    let start = core.next_rand() as usize % order.len();
+    for i in 0..order.len() {
+        let victim = &cx.shared.workers[order[(start + i) % order.len()]];
+        if !victim.has_stealable() {
+            continue;
+        }
+        loop {
+            match victim.stealer.steal_batch_and_pop(&core.local) {
+                Steal::Success(t) => {
+                    cx.handle.stats.steals.incr();
+                    return Some(t);
+                }
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+    }
+    None
+}
+
+/// Whether any work this worker could take is visible.
+fn work_visible(cx: &Context) -> bool {
+    !cx.handle.inbox.is_empty()
+        || !cx.shared.injector.is_empty()
+        || cx
+            .shared
+            .workers
+            .iter()
+            .any(|w| w.index != cx.handle.index && w.has_stealable())
+}
+
+/// Sleeps in the poller until woken, an I/O event, or the next timer.
+fn sleep(cx: &Context) {
+    let mut core = cx.core.borrow_mut();
+    fire_timers(&cx.shared, &mut core);
+    if !core.ready.is_empty() {
+        return;
+    }
+    let h = &cx.handle;
+    h.sleeping.store(true, SeqCst);
+    cx.shared.idle.sleepers.fetch_add(1, SeqCst);
+    fence(SeqCst);
+    if work_visible(cx) || cx.shared.is_shutdown() {
+        if h.sleeping.swap(false, SeqCst) {
+            cx.shared.idle.sleepers.fetch_sub(1, SeqCst);
+        }
+        return;
+    }
+    let timeout = core.wheel.next_deadline().map(|tick| {
+        let at = cx.shared.time_base + Duration::from_millis(tick);
+        at.saturating_duration_since(Instant::now())
+    });
+    h.stats.parks.incr();
+    poll_io(cx, &mut core, timeout);
+    if h.sleeping.swap(false, SeqCst) {
+        cx.shared.idle.sleepers.fetch_sub(1, SeqCst);
+    }
+    fire_timers(&cx.shared, &mut core);
+}
+
+/// Resumes `task` once and files it according to how it suspended.
+fn run_task(cx: &Context, task: TaskRef) {
+    let h = task.header();
+    h.state.start_running();
+    // SAFETY: this is the task's home worker (started tasks are only queued
+    // on their home) or its first run, and no other reference to the slot
+    // exists while the worker runs it.
+    let slot = unsafe { h.coroutine() };
+    if slot.is_none() && !first_run(cx, &task, slot) {
+        return;
+    }
+    let seq = cx.handle.resume_seq.load(Relaxed);
+    cx.handle.resume_seq.store(seq + 1, Relaxed);
+    cx.current.set(&task);
+    crate::task::set_overflow_label(h);
+    let co = slot.as_mut().expect("a started task has its coroutine");
+    let res = catch_unwind(AssertUnwindSafe(|| co.resume(())));
+    cx.current.set(std::ptr::null());
+    cx.handle.resume_seq.store(seq + 2, Relaxed);
+    cx.handle.stats.resumes.incr();
+    match res {
+        Ok(CoroutineResult::Yield(Suspend::Yield)) => {
+            cx.handle.stats.yields.incr();
+            h.state.after_yield();
+            cx.core.borrow_mut().ready.push_back(task);
+        }
+        Ok(CoroutineResult::Yield(Suspend::Park(reason))) => {
+            cx.handle.stats.suspends[reason as usize].incr();
+            if h.state.after_park() == crate::task::AfterPark::Requeue {
+                cx.core.borrow_mut().ready.push_back(task);
+            }
+        }
+        Ok(CoroutineResult::Return(())) => finish(cx, task, None),
+        Err(payload) => finish(cx, task, Some(JoinError::panic(payload))),
+    }
+}
+
+/// Gives an unstarted task its home, stack and coroutine. Returns false if
+/// it could not start (it is then completed with the error).
+fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -> bool {
+    let h = task.header();
+    let hint = match h.meta.stack_hint {
+        0 => cx.shared.config.default_stack_size,
+        n => n,
+    };
+    match cx.shared.pool.acquire(hint) {
+        Ok(stack) => {
+            // SAFETY: first run, on the worker that becomes home, before the
+            // coroutine exists (raw.rs rule 4).
+            unsafe { h.set_home(cx.handle.clone()) };
+            // SAFETY: first run on the home worker; the stage holds the closure.
+            *slot = Some(unsafe { task.clone().make_coroutine(stack) });
+            let i = cx.core.borrow_mut().owned.insert(task.clone());
+            h.set_owned_slot(i);
+            true
+        }
+        Err(e) => {
+            // SAFETY: this worker popped the task and it is not complete.
+            unsafe { task.store_error(JoinError::no_stack(e)) };
+            complete(task);
+            cx.shared.live.finished();
+            false
+        }
+    }
+}
+
+/// The coroutine returned, panicked or was cancelled: free its stack, store
+/// the error if any, and complete.
+fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
+    let h = task.header();
+    // SAFETY: home thread, no other reference to the slot is live.
+    drop(unsafe { h.coroutine() }.take());
+    crate::task::drop_locals(h);
+    cx.core.borrow_mut().owned.remove(h.owned_slot());
+    if let Some(err) = err {
+        // SAFETY: the worker runs this task and it is not complete yet.
+        unsafe { task.store_error(err) };
+    }
+    complete(&task);
+    cx.shared.live.finished();
+}
+
+fn shutdown(cx: &Context) {
+    // 1. Unwind every started coroutine on this thread, so their destructors
+    //    run where they lived; then complete them as cancelled.
+    let owned = std::mem::take(&mut cx.core.borrow_mut().owned);
+    for task in owned.slots.into_iter().flatten() {
+        let h = task.header();
+        if h.state.is_complete() {
+            continue;
+        }
+        cx.current.set(&task);
+        // SAFETY: home thread; no other reference to the slot is live.
+        if let Some(mut co) = unsafe { h.coroutine() }.take() {
+            // A destructor that panics while unwinding aborts, as in std.
+            let _ = catch_unwind(AssertUnwindSafe(|| co.force_unwind()));
+        }
+        cx.current.set(std::ptr::null());
+        crate::task::drop_locals(h);
+        // SAFETY: the coroutine is gone; the task cannot run again.
+        unsafe { task.store_error(JoinError::cancelled()) };
+        complete(&task);
+        cx.shared.live.finished();
+    }
+    // 2. Cancel the unstarted tasks left in this worker's queues.
+    let mut core = cx.core.borrow_mut();
+    drain_inbox(&cx.handle, &mut core);
+    let mut left: Vec<TaskRef> = core.ready.drain(..).collect();
+    left.extend(core.lifo.take());
+    while let Some(t) = core.local.pop() {
+        left.push(t);
+    }
+    let mut timers = Vec::new();
+    core.wheel.advance(u64::MAX, |t| timers.push(t));
+    drop(core);
+    drop(timers);
+    for t in left {
+        cancel_unstarted(&cx.shared, t);
+    }
+}
+
+/// Completes a task that never started as cancelled (drops its closure).
+pub(crate) fn cancel_unstarted(shared: &Shared, task: TaskRef) {
+    let h = task.header();
+    if h.state.is_complete() || h.home().is_some() {
+        return;
+    }
+    // SAFETY: the caller took the unstarted task out of a queue, so nobody
+    // else runs it, and it is not complete.
+    unsafe { task.store_error(JoinError::cancelled()) };
+    complete(&task);
+    shared.live.finished();
+}

@@ -1,0 +1,147 @@
+//! Tasks: spawning, joining, yielding.
+//!
+//! A task is a closure that runs as a stackful coroutine on a pooled stack.
+//! Until its first run it is only the boxed closure with its name and stack
+//! hint (it can be stolen by another worker); at its first run the worker
+//! that popped it becomes its *home*, takes a stack from its local cache and
+//! creates the coroutine, and from then on the task never leaves that thread.
+//!
+//! See `state.rs` for the state machine and `raw.rs` for the memory layout
+//! and field-access rules.
+
+mod builder;
+mod join;
+mod raw;
+mod state;
+
+pub use crate::task_local::LocalKey;
+pub use builder::Builder;
+pub use join::{JoinError, JoinHandle};
+pub(crate) use raw::{Co, Header, Meta, Suspend, Task, TaskRef, TaskYielder};
+pub(crate) use state::{AfterPark, Unpark};
+
+use crate::scheduler::{self, with_current_runtime};
+
+/// Spawns a task on the current runtime and returns a handle to join it.
+///
+/// Called from a task (or a `spawn_blocking` thread) of a runtime. The task
+/// starts on the calling worker unless another worker is idle and this one
+/// has queued work to spare. Use [`Builder`] to name it, give it a stack size
+/// hint or pin it to this worker.
+///
+/// # Panics
+///
+/// Outside a pinstack runtime (use [`Runtime::spawn`](crate::Runtime::spawn)
+/// there), or when the runtime's live-task limit is reached (use
+/// [`Builder::spawn`], which returns the error instead).
+///
+/// # Examples
+///
+/// ```
+/// let rt = pinstack::Runtime::new()?;
+/// rt.block_on(|| {
+///     let handles: Vec<_> = (0..10).map(|i| pinstack::spawn(move || i * 2)).collect();
+///     let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+///     assert_eq!(sum, 90);
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Builder::new().spawn(f) {
+        Ok(h) => h,
+        Err(e) => panic!("pinstack::spawn: {e}"),
+    }
+}
+
+/// Spawns `f` on the runtime `shared` (the common path of every spawn).
+pub(crate) fn spawn_on<F, T>(
+    shared: &crate::loom::sync::Arc<scheduler::Shared>,
+    f: F,
+    meta: Meta,
+) -> std::io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if shared.is_shutdown() {
+        return Err(std::io::Error::other(
+            "the runtime is shut down: no new tasks can be spawned",
+        ));
+    }
+    shared.live.try_spawn()?;
+    let pinned = meta.pinned;
+    let task = Task::new(f, meta);
+    let handle = JoinHandle::new(task.clone());
+    scheduler::spawn_unstarted(shared, task, pinned);
+    Ok(handle)
+}
+
+/// Completes a task whose output (or error) is stored: publishes it, drops
+/// it if nobody will join, and wakes the joiner.
+pub(crate) fn complete(task: &TaskRef) {
+    let h = task.header();
+    let c = h.state.complete();
+    if c.drop_output {
+        // SAFETY: state rule 5: the join handle was gone before completion.
+        unsafe { task.drop_output() };
+    }
+    if c.wake_joiner {
+        // SAFETY: the joiner published JOIN_WAKER (seen in `c`).
+        if let Some(u) = unsafe { h.join_waker() } {
+            u.unpark();
+        }
+    }
+}
+
+/// Points the stack-overflow reporter at the task about to be resumed.
+pub(crate) fn set_overflow_label(h: &Header) {
+    let label: &str = match &h.meta.name {
+        Some(n) => n,
+        None => h.meta.site.file(),
+    };
+    // SAFETY: the label borrows the task's header, which the worker keeps
+    // alive for the whole resume; the next resume replaces it.
+    unsafe { pinstack_stackpool::set_overflow_label(label.as_ptr(), label.len()) };
+}
+
+/// Gives other tasks a turn: the current task goes to the back of its
+/// worker's run queue. On a plain thread, yields the thread.
+///
+/// A coroutine that never suspends (no I/O, no channel, no `yield_now`)
+/// keeps its worker to itself: pinstack does not preempt. Long computations
+/// should call `yield_now` now and then, or run in
+/// [`spawn_blocking`](crate::spawn_blocking). Such long runs are counted in
+/// the runtime's metrics.
+pub fn yield_now() {
+    match scheduler::current_yielder() {
+        // SAFETY: the yielder belongs to the running coroutine of this thread
+        // and lives on that coroutine's stack while it runs.
+        Some(y) => unsafe { (*y).suspend(Suspend::Yield) },
+        None => std::thread::yield_now(),
+    }
+}
+
+/// Whether the caller runs inside a pinstack task.
+pub fn in_task() -> bool {
+    scheduler::current_yielder().is_some()
+}
+
+/// Drops what a finished task leaves on its home thread (task-locals).
+pub(crate) fn drop_locals(h: &Header) {
+    crate::task_local::drop_all(h);
+}
+
+/// The current runtime, for spawns.
+pub(crate) fn current_shared() -> Option<crate::loom::sync::Arc<scheduler::Shared>> {
+    with_current_runtime(|s| s.cloned())
+}
+
+/// The current task's name, if it runs in a named task.
+pub fn current_name() -> Option<String> {
+    scheduler::with_current_task_header(|h| h.meta.name.as_deref().map(String::from)).flatten()
+}

@@ -1,0 +1,337 @@
+//! The task allocation and its type-erased views.
+//!
+//! One spawn is one allocation, an `Arc<Task<F, T>>`:
+//!
+//! ```text
+//! Arc<Task<F, T>>
+//! +--------------------------------------------------------------+
+//! | Header (not generic)                                         |
+//! |   state        AtomicUsize      any thread (see state.rs)    |
+//! |   home         Arc<WorkerHandle> written once, at first run  |
+//! |   coroutine    Coroutine<..>     home worker thread only     |
+//! |   join_waker   Unparker          joiner, then completer      |
+//! |   meta         name, stack hint, spawn site (immutable)      |
+//! +--------------------------------------------------------------+
+//! | stage: Unstarted(F) | Running | Finished(Result<T>) | Taken   |
+//! +--------------------------------------------------------------+
+//! ```
+//!
+//! The scheduler sees it as a [`TaskRef`] (`Arc<dyn RawTask>`); the join
+//! handle sees the same allocation as `Arc<dyn JoinOutput<T>>`.
+//!
+//! Field access rules:
+//! 1. `stage` holds `F` until the first run, which takes it on the home worker
+//!    (or on a blocking-pool thread for `spawn_blocking`). Only the thread that
+//!    popped the task with `SCHEDULED` set touches it then (state rule 2).
+//! 2. The output is written into `stage` before `COMPLETE` is set and read by
+//!    the join handle only after it observed `COMPLETE` (state rule 4); it is
+//!    dropped by whichever side state rule 5 names.
+//! 3. `coroutine`, `yielder` and `owned_slot` are touched only on the home
+//!    worker's thread. The coroutine (and its stack) is removed when the task
+//!    completes or is cancelled, on that thread, so the `!Send` coroutine
+//!    never crosses a thread even if the last `Arc` is dropped elsewhere.
+//! 4. `home` is written once at first run, before the coroutine can create an
+//!    unparker; any thread that later unparks the task got that unparker
+//!    through some synchronisation, which orders the write before its read.
+
+use super::join::JoinError;
+use super::state::State;
+use crate::loom::sync::Arc;
+use crate::loom::UnsafeCell;
+use crate::park::Unparker;
+use crate::scheduler::WorkerHandle;
+use corosensei::{Coroutine, Yielder};
+use pinstack_stackpool::PooledStack;
+use std::cell::Cell;
+use std::fmt;
+use std::panic::Location;
+
+/// What a suspending coroutine asks its worker to do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Suspend {
+    /// Re-queue behind the other runnable tasks.
+    Yield,
+    /// Park until unparked.
+    Park(crate::park::Reason),
+}
+
+pub(crate) type Co = Coroutine<(), Suspend, (), PooledStack>;
+pub(crate) type TaskYielder = Yielder<(), Suspend>;
+
+/// The scheduler's handle to a task.
+pub(crate) type TaskRef = Arc<dyn RawTask>;
+
+/// Immutable facts about a task, fixed at spawn.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub(crate) name: Option<Box<str>>,
+    /// Stack size hint in bytes (0: the runtime's default).
+    pub(crate) stack_hint: usize,
+    /// Start on the spawning worker and never be stolen.
+    pub(crate) pinned: bool,
+    pub(crate) site: &'static Location<'static>,
+}
+
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) meta: Meta,
+    home: UnsafeCell<Option<Arc<WorkerHandle>>>,
+    join_waker: UnsafeCell<Option<Unparker>>,
+    coroutine: UnsafeCell<Option<Co>>,
+    yielder: Cell<*const TaskYielder>,
+    owned_slot: Cell<usize>,
+    locals: UnsafeCell<Option<Box<crate::task_local::LocalMap>>>,
+}
+
+// SAFETY: the `Cell` and `UnsafeCell` fields follow the access rules in the
+// module docs: `coroutine`, `yielder` and `owned_slot` are only touched on the
+// home worker thread (rule 3); `home` is written once before it can be read
+// elsewhere (rule 4); `join_waker` is handed over through the `JOIN_WAKER`
+// bit (state rule 6). Everything else is atomic or immutable.
+unsafe impl Sync for Header {}
+// SAFETY: as above; the `!Send` coroutine is dropped on its home thread
+// before the header can be dropped anywhere else (rule 3).
+unsafe impl Send for Header {}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("state", &format_args!("{:#b}", self.state.load()))
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Header {
+    fn new(meta: Meta) -> Header {
+        Header {
+            state: State::new_scheduled(),
+            meta,
+            home: UnsafeCell::new(None),
+            join_waker: UnsafeCell::new(None),
+            coroutine: UnsafeCell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            owned_slot: Cell::new(usize::MAX),
+            locals: UnsafeCell::new(None),
+        }
+    }
+
+    /// The worker this started task lives on, `None` before its first run.
+    pub(crate) fn home(&self) -> Option<&Arc<WorkerHandle>> {
+        // SAFETY: written once before any reader can exist (rule 4).
+        self.home.with(|h| unsafe { (*h).as_ref() })
+    }
+
+    /// # Safety
+    /// Home worker thread, first run, before the coroutine is created.
+    pub(crate) unsafe fn set_home(&self, home: Arc<WorkerHandle>) {
+        // SAFETY: the caller is the first run; nobody reads `home` yet (rule 4).
+        self.home.with_mut(|h| unsafe { *h = Some(home) });
+    }
+
+    /// The running coroutine's coroutine slot.
+    ///
+    /// # Safety
+    /// Home worker thread only, and no other reference to the slot is live.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn coroutine(&self) -> &mut Option<Co> {
+        // SAFETY: the caller guarantees home-thread, exclusive access (rule 3).
+        self.coroutine.with_mut(|c| unsafe { &mut *c })
+    }
+
+    /// The task-local values.
+    ///
+    /// # Safety
+    /// Home worker thread only, and no other reference to the slot is live.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn locals(&self) -> &mut Option<Box<crate::task_local::LocalMap>> {
+        // SAFETY: the caller guarantees home-thread, exclusive access (rule 3).
+        self.locals.with_mut(|l| unsafe { &mut *l })
+    }
+
+    pub(crate) fn yielder(&self) -> *const TaskYielder {
+        self.yielder.get()
+    }
+
+    pub(crate) fn owned_slot(&self) -> usize {
+        self.owned_slot.get()
+    }
+
+    pub(crate) fn set_owned_slot(&self, slot: usize) {
+        self.owned_slot.set(slot)
+    }
+
+    /// # Safety
+    /// Called by the single joiner, before it sets `JOIN_WAKER`.
+    pub(crate) unsafe fn store_join_waker(&self, u: Unparker) {
+        // SAFETY: only the joiner writes, and only before publishing the bit.
+        self.join_waker.with_mut(|w| unsafe { *w = Some(u) });
+    }
+
+    /// # Safety
+    /// Called by the completer after it saw `JOIN_WAKER` set.
+    pub(crate) unsafe fn join_waker(&self) -> Option<Unparker> {
+        // SAFETY: the joiner no longer writes once the bit is set.
+        self.join_waker.with(|w| unsafe { (*w).clone() })
+    }
+}
+
+enum Stage<F, T> {
+    Unstarted(F),
+    Running,
+    Finished(Result<T, JoinError>),
+    Taken,
+}
+
+pub(crate) struct Task<F, T> {
+    header: Header,
+    stage: UnsafeCell<Stage<F, T>>,
+}
+
+// SAFETY: `stage` is accessed under the state machine's rules 1 and 2, which
+// make the accesses of different threads happen-before one another; `F` and
+// `T` are `Send`, so moving them between those threads is allowed.
+unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
+
+/// What the scheduler does with a task of any closure and output type.
+pub(crate) trait RawTask: Send + Sync + 'static {
+    fn header(&self) -> &Header;
+
+    /// Creates the coroutine that will run the closure on `stack`.
+    ///
+    /// # Safety
+    /// First run, on the home worker; the stage holds the closure.
+    unsafe fn make_coroutine(self: Arc<Self>, stack: PooledStack) -> Co;
+
+    /// Runs the closure to completion on this thread, without a coroutine
+    /// (the blocking pool), catching a panic.
+    ///
+    /// # Safety
+    /// As `make_coroutine`: the caller popped the unstarted task.
+    unsafe fn run_inline(&self);
+
+    /// Stores a failure as the output (panic, cancellation, no stack), and
+    /// drops the closure if it never ran.
+    ///
+    /// # Safety
+    /// The caller runs or owns the task, and it is not complete.
+    unsafe fn store_error(&self, err: JoinError);
+
+    /// Drops the output (nobody will join it).
+    ///
+    /// # Safety
+    /// State rule 5 says this caller drops it.
+    unsafe fn drop_output(&self);
+}
+
+/// The join handle's view.
+pub(crate) trait JoinOutput<T>: Send + Sync {
+    fn header(&self) -> &Header;
+
+    /// # Safety
+    /// `COMPLETE` was observed, and the output was not taken yet.
+    unsafe fn take_output(&self) -> Result<T, JoinError>;
+}
+
+impl<F, T> Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(f: F, meta: Meta) -> Arc<Task<F, T>> {
+        Arc::new(Task {
+            header: Header::new(meta),
+            stage: UnsafeCell::new(Stage::Unstarted(f)),
+        })
+    }
+
+    /// # Safety
+    /// Access rule 1: the caller runs the task's first run.
+    unsafe fn take_fn(&self) -> F {
+        // SAFETY: the caller has exclusive access to the stage (rule 1).
+        self.stage.with_mut(
+            |s| match std::mem::replace(unsafe { &mut *s }, Stage::Running) {
+                Stage::Unstarted(f) => f,
+                _ => unreachable!("task started twice"),
+            },
+        )
+    }
+
+    /// # Safety
+    /// The caller runs the task and has not set `COMPLETE` yet.
+    unsafe fn store(&self, out: Result<T, JoinError>) {
+        // SAFETY: nobody else reads the stage before COMPLETE (rule 2).
+        self.stage
+            .with_mut(|s| unsafe { *s = Stage::Finished(out) });
+    }
+}
+
+impl<F, T> RawTask for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    unsafe fn make_coroutine(self: Arc<Self>, stack: PooledStack) -> Co {
+        Coroutine::with_stack(stack, move |yielder: &TaskYielder, ()| {
+            self.header.yielder.set(yielder);
+            // SAFETY: first run on the home worker (the caller's contract),
+            // and this closure is the only code touching the stage now.
+            let f = unsafe { self.take_fn() };
+            let out = f();
+            // SAFETY: still running; COMPLETE is set by the worker after the
+            // coroutine returns.
+            unsafe { self.store(Ok(out)) };
+        })
+    }
+
+    unsafe fn run_inline(&self) {
+        // SAFETY: the caller popped the unstarted task (rule 1).
+        let f = unsafe { self.take_fn() };
+        let out =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(JoinError::panic);
+        // SAFETY: still running; COMPLETE comes after.
+        unsafe { self.store(out) };
+    }
+
+    unsafe fn store_error(&self, err: JoinError) {
+        // SAFETY: the caller's contract: exclusive access before COMPLETE.
+        // Replacing the stage drops the closure if it never ran.
+        unsafe { self.store(Err(err)) };
+    }
+
+    unsafe fn drop_output(&self) {
+        // SAFETY: state rule 5 gives this caller the output.
+        self.stage.with_mut(|s| unsafe { *s = Stage::Taken });
+    }
+}
+
+impl<F, T> JoinOutput<T> for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    unsafe fn take_output(&self) -> Result<T, JoinError> {
+        // SAFETY: COMPLETE was observed with Acquire, so the completer's
+        // write happened before; the join handle takes the output once.
+        self.stage.with_mut(
+            |s| match std::mem::replace(unsafe { &mut *s }, Stage::Taken) {
+                Stage::Finished(out) => out,
+                _ => unreachable!("output taken twice or task not complete"),
+            },
+        )
+    }
+}
+
+impl fmt::Debug for dyn RawTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.header().fmt(f)
+    }
+}

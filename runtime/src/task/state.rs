@@ -1,0 +1,206 @@
+//! The task state word.
+//!
+//! One `AtomicUsize` per task holds the scheduling and join bits. Every
+//! transition is a single read-modify-write, so a wake-up racing with a
+//! suspension is decided by the order of two RMWs on one word.
+//!
+//! ```text
+//!                 spawn
+//!                   |
+//!                   v            pop by a worker (first run picks the home worker)
+//!   +--------> SCHEDULED ------------------------------------+
+//!   |               ^                                        v
+//!   | unpark        | yield_now: RUNNING -> SCHEDULED      RUNNING --(returns/panics)--> COMPLETE
+//!   | (from idle)   +----------------------------------------+  |
+//!   |                                                           | park: RUNNING -> idle, unless
+//!  idle <-------------------------------------------------------+ NOTIFIED was set meanwhile,
+//!                                                                 then -> SCHEDULED (re-queued)
+//! ```
+//!
+//! *Idle* is "none of SCHEDULED, RUNNING, COMPLETE": the coroutine is
+//! suspended and no queue holds it; whoever moves it out of idle (an
+//! `unpark`) owns the duty of queueing it, exactly once.
+//!
+//! Rules:
+//! 1. Only the home worker sets or clears `RUNNING`.
+//! 2. `SCHEDULED` is set by `spawn`, by `yield_now` and by the one `unpark`
+//!    that found the task idle; it is cleared by the worker that pops it.
+//!    A task is therefore in at most one queue, and runs on one thread.
+//! 3. An `unpark` that finds `RUNNING` sets `NOTIFIED` (the park token)
+//!    instead of queueing; the worker checks it when the coroutine parks, so
+//!    a wake-up between "checked the condition" and "suspended" is not lost.
+//! 4. `COMPLETE` is set once, after the output is written (Release); the join
+//!    side reads the output only after seeing it (Acquire).
+//! 5. `JOIN_INTEREST` is cleared once, by the `JoinHandle` (join or drop).
+//!    Whichever of rule 4 and rule 5 happens second drops the output.
+//! 6. `JOIN_WAKER` is set by the joiner after it stored its unparker; the
+//!    completer reads the unparker only if it sees the bit.
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+
+/// In a run queue (or about to be pushed into one).
+pub(crate) const SCHEDULED: usize = 1 << 0;
+/// Being resumed by its home worker right now.
+pub(crate) const RUNNING: usize = 1 << 1;
+/// Unparked while running: the next park returns at once.
+pub(crate) const NOTIFIED: usize = 1 << 2;
+/// The closure returned or panicked, or the task was cancelled; output stored.
+pub(crate) const COMPLETE: usize = 1 << 3;
+/// A `JoinHandle` still exists.
+pub(crate) const JOIN_INTEREST: usize = 1 << 4;
+/// The joiner stored its unparker in the task and waits for completion.
+pub(crate) const JOIN_WAKER: usize = 1 << 5;
+
+/// What an `unpark` has to do after updating the state.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Unpark {
+    /// The task was idle: the caller must queue it on its home worker.
+    Schedule,
+    /// Nothing to do: the task is queued, running (token set) or complete.
+    Done,
+}
+
+/// What the worker does after the coroutine suspended to park.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum AfterPark {
+    /// Now idle; whoever unparks it will queue it.
+    Idle,
+    /// A wake-up arrived while it was running: queue it again.
+    Requeue,
+}
+
+/// Completion's report to the completer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Completed {
+    /// The join handle is gone: the completer drops the output.
+    pub(crate) drop_output: bool,
+    /// A joiner waits: unpark it.
+    pub(crate) wake_joiner: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct State(AtomicUsize);
+
+impl State {
+    /// A freshly spawned task: queued, with a join handle.
+    pub(crate) fn new_scheduled() -> State {
+        State(AtomicUsize::new(SCHEDULED | JOIN_INTEREST))
+    }
+
+    pub(crate) fn load(&self) -> usize {
+        self.0.load(Acquire)
+    }
+
+    /// The worker popped the task: SCHEDULED -> RUNNING (keeps NOTIFIED).
+    pub(crate) fn start_running(&self) {
+        let prev = self.0.fetch_xor(SCHEDULED | RUNNING, AcqRel);
+        debug_assert!(
+            prev & SCHEDULED != 0 && prev & RUNNING == 0,
+            "state {prev:#b}"
+        );
+    }
+
+    /// The running coroutine wants to park: consume the token if there is one.
+    /// Returns true if a token was there (park returns without suspending).
+    pub(crate) fn take_token(&self) -> bool {
+        if self.0.load(Relaxed) & NOTIFIED == 0 {
+            return false;
+        }
+        self.0.fetch_and(!NOTIFIED, AcqRel) & NOTIFIED != 0
+    }
+
+    /// The coroutine suspended in `park`: RUNNING -> idle, or -> SCHEDULED if
+    /// a token arrived meanwhile (the token is consumed by that re-queue).
+    pub(crate) fn after_park(&self) -> AfterPark {
+        let mut cur = self.0.load(Acquire);
+        loop {
+            debug_assert!(cur & RUNNING != 0);
+            let (next, out) = if cur & NOTIFIED != 0 {
+                (
+                    (cur & !(RUNNING | NOTIFIED)) | SCHEDULED,
+                    AfterPark::Requeue,
+                )
+            } else {
+                (cur & !RUNNING, AfterPark::Idle)
+            };
+            match self.0.compare_exchange_weak(cur, next, AcqRel, Acquire) {
+                Ok(_) => return out,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The coroutine yielded: RUNNING -> SCHEDULED (a token stays).
+    pub(crate) fn after_yield(&self) {
+        let prev = self.0.fetch_xor(SCHEDULED | RUNNING, AcqRel);
+        debug_assert!(prev & RUNNING != 0 && prev & SCHEDULED == 0);
+    }
+
+    /// Someone unparks the task.
+    pub(crate) fn unpark(&self) -> Unpark {
+        let mut cur = self.0.load(Acquire);
+        loop {
+            let next = if cur & (COMPLETE | SCHEDULED) != 0 {
+                return Unpark::Done;
+            } else if cur & RUNNING != 0 {
+                if cur & NOTIFIED != 0 {
+                    return Unpark::Done;
+                }
+                cur | NOTIFIED
+            } else {
+                cur | SCHEDULED
+            };
+            match self.0.compare_exchange_weak(cur, next, AcqRel, Acquire) {
+                Ok(_) if next & SCHEDULED != 0 => return Unpark::Schedule,
+                Ok(_) => return Unpark::Done,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The output is stored: set COMPLETE, clear RUNNING/SCHEDULED/NOTIFIED.
+    pub(crate) fn complete(&self) -> Completed {
+        let prev = self
+            .0
+            .fetch_update(AcqRel, Acquire, |s| {
+                Some((s & !(RUNNING | SCHEDULED | NOTIFIED)) | COMPLETE)
+            })
+            .unwrap_or_else(|s| s);
+        debug_assert!(prev & COMPLETE == 0, "completed twice");
+        Completed {
+            drop_output: prev & JOIN_INTEREST == 0,
+            wake_joiner: prev & JOIN_WAKER != 0,
+        }
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.0.load(Acquire) & COMPLETE != 0
+    }
+
+    /// The joiner stored its unparker: publish it. Returns false if the task
+    /// completed first (the joiner then reads the output at once).
+    pub(crate) fn set_join_waker(&self) -> bool {
+        let mut cur = self.0.load(Acquire);
+        loop {
+            if cur & COMPLETE != 0 {
+                return false;
+            }
+            match self
+                .0
+                .compare_exchange_weak(cur, cur | JOIN_WAKER, AcqRel, Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The join handle is dropped or has taken the output. Returns true if the
+    /// task had completed, so the caller drops (or has taken) the output.
+    pub(crate) fn drop_join_interest(&self) -> bool {
+        let prev = self.0.fetch_and(!(JOIN_INTEREST | JOIN_WAKER), AcqRel);
+        prev & COMPLETE != 0
+    }
+}
