@@ -253,10 +253,12 @@ pub fn mbind(addr: *const u8, len: usize, policy: &MemPolicy, flags: MbindFlags)
 pub enum PageStatus {
     /// The page is present on this node.
     Node(usize),
-    /// The page is mapped but not present (never touched, or swapped out).
+    /// The address is mapped but has no page of its own: never touched (or
+    /// only read, so backed by the shared zero page), or swapped out.
     NotPresent,
-    /// The kernel reported this (positive) errno for the page, e.g. `EFAULT`
-    /// for an address that is not mapped.
+    /// No mapping holds the address.
+    Unmapped,
+    /// The kernel reported this other (positive) errno for the page.
     Error(i32),
 }
 
@@ -264,10 +266,16 @@ pub enum PageStatus {
 /// `addr..addr + len` (`move_pages(2)` with a null node array). `addr` is
 /// rounded down to a page boundary; one status per page.
 ///
+/// Kernels differ on untouched pages: recent ones say `ENOENT`, older ones
+/// (6.1, for one) `EFAULT`, the code they also use for unmapped addresses.
+/// An `EFAULT` page is therefore checked against `/proc/self/maps` and
+/// reported as [`PageStatus::NotPresent`] if a mapping holds it, else
+/// [`PageStatus::Unmapped`].
+///
 /// # Errors
 ///
-/// The kernel's error for the whole call (per-page problems are
-/// [`PageStatus::Error`]).
+/// The kernel's error for the whole call (per-page problems are statuses);
+/// an I/O error reading `/proc/self/maps`.
 pub fn page_nodes(addr: *const u8, len: usize) -> io::Result<Vec<PageStatus>> {
     let page = sys::page_size();
     let first = addr as usize / page * page;
@@ -282,11 +290,23 @@ pub fn page_nodes(addr: *const u8, len: usize) -> io::Result<Vec<PageStatus>> {
     for (p, s) in pages.chunks(BATCH).zip(status.chunks_mut(BATCH)) {
         sys::move_pages_query(p, s)?;
     }
+    let mappings = if status.contains(&-libc::EFAULT) {
+        crate::numa_maps::self_mappings()?
+    } else {
+        Vec::new()
+    };
+    let mapped = |a: usize| {
+        let i = mappings.partition_point(|&(start, _)| start <= a);
+        i > 0 && a < mappings[i - 1].1
+    };
     Ok(status
         .into_iter()
-        .map(|s| match usize::try_from(s) {
+        .zip(&pages)
+        .map(|(s, &a)| match usize::try_from(s) {
             Ok(node) => PageStatus::Node(node),
             Err(_) if s == -libc::ENOENT => PageStatus::NotPresent,
+            Err(_) if s == -libc::EFAULT && mapped(a as usize) => PageStatus::NotPresent,
+            Err(_) if s == -libc::EFAULT => PageStatus::Unmapped,
             Err(_) => PageStatus::Error(-s),
         })
         .collect())

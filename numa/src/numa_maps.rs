@@ -169,13 +169,28 @@ pub fn numa_maps_entry(addr: *const u8) -> io::Result<NumaMapsEntry> {
 /// The start of the `/proc/<pid>/maps` line (`start-end perms ...`) whose
 /// range holds `addr`.
 fn mapping_start(maps: &str, addr: usize) -> Option<usize> {
-    maps.lines().find_map(|line| {
+    mapping_ranges(maps)
+        .find(|&(start, end)| start <= addr && addr < end)
+        .map(|(start, _)| start)
+}
+
+/// The `start..end` ranges of the lines of a `/proc/<pid>/maps` text.
+fn mapping_ranges(maps: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    maps.lines().filter_map(|line| {
         let range = line.split_whitespace().next()?;
         let (start, end) = range.split_once('-')?;
-        let start = usize::from_str_radix(start, 16).ok()?;
-        let end = usize::from_str_radix(end, 16).ok()?;
-        (start <= addr && addr < end).then_some(start)
+        Some((
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+        ))
     })
+}
+
+/// The calling process's mappings as sorted `(start, end)` ranges, from
+/// `/proc/self/maps`.
+pub(crate) fn self_mappings() -> io::Result<Vec<(usize, usize)>> {
+    let maps = fs::read_to_string("/proc/self/maps").map_err(|e| annotate("/proc/self/maps", e))?;
+    Ok(mapping_ranges(&maps).collect())
 }
 
 fn annotate(path: &str, err: io::Error) -> io::Error {

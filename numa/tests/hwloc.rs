@@ -31,9 +31,18 @@ fn hwloc_and_sysfs_agree_on_this_machine() {
         } else {
             assert!(h.memory_bytes <= s.memory_bytes);
         }
-        assert_eq!(hwloc.distances_from(h.id), sysfs.distances_from(s.id), "node {}", s.id);
+        assert_eq!(
+            hwloc.distances_from(h.id),
+            sysfs.distances_from(s.id),
+            "node {}",
+            s.id
+        );
     }
-    assert_eq!(hwloc.cpus(), sysfs.cpus(), "CPU locations (node, package, core)");
+    assert_eq!(
+        hwloc.cpus(),
+        sysfs.cpus(),
+        "CPU locations (node, package, core)"
+    );
 }
 
 /// Whether node `node` has no huge pages reserved (per sysfs).
@@ -67,8 +76,15 @@ fn synthetic_two_sockets_with_smt() {
     let nodes: Vec<usize> = p.iter().map(|w| w.node).collect();
     let cpus: Vec<String> = p.iter().map(|w| w.cpus.to_string()).collect();
     assert_eq!(nodes, [0, 0, 1, 1]);
-    assert_eq!(cpus, ["0", "2", "8", "10"], "distinct cores before SMT siblings");
-    assert_eq!(p.iter().map(|w| w.memory_node).collect::<Vec<_>>(), [0, 0, 1, 1]);
+    assert_eq!(
+        cpus,
+        ["0", "2", "8", "10"],
+        "distinct cores before SMT siblings"
+    );
+    assert_eq!(
+        p.iter().map(|w| w.memory_node).collect::<Vec<_>>(),
+        [0, 0, 1, 1]
+    );
 }
 
 #[test]
@@ -79,7 +95,9 @@ fn synthetic_four_sockets_more_workers_than_cpus() {
     assert_eq!(t.distances_from(2), Some(&[20, 20, 10, 20][..]));
     let p = plan(&t, &t.all_cpus(), 12, NumaPolicy::Pin).unwrap();
     assert_eq!(p.iter().filter(|w| w.node == 3).count(), 3);
-    assert!(p.iter().all(|w| w.cpus == t.node(w.node).unwrap().cpus && w.cpus.len() == 2));
+    assert!(p
+        .iter()
+        .all(|w| w.cpus == t.node(w.node).unwrap().cpus && w.cpus.len() == 2));
     // Same node first, then the rest in ring order.
     assert_eq!(steal_order(&p, 4), [5, 3, 6, 7, 8, 9, 10, 11, 0, 1, 2]);
 }
@@ -96,7 +114,9 @@ fn synthetic_two_nodes_per_package_with_an_affinity_mask() {
     let p = plan(&t, &allowed, 6, NumaPolicy::Pin).unwrap();
     let nodes: Vec<usize> = p.iter().map(|w| w.node).collect();
     assert_eq!(nodes, [0, 0, 2, 2, 3, 3]);
-    assert!(p.iter().all(|w| w.cpus.len() == 1 && w.cpus.is_subset(&allowed)));
+    assert!(p
+        .iter()
+        .all(|w| w.cpus.len() == 1 && w.cpus.is_subset(&allowed)));
 }
 
 #[test]
@@ -113,5 +133,8 @@ fn invalid_synthetic_description_is_an_input_error() {
     let e = Topology::from_hwloc_synthetic("pack:two").unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let msg = e.to_string();
-    assert!(msg.contains("\"pack:two\"") && msg.contains("example"), "{msg}");
+    assert!(
+        msg.contains("\"pack:two\"") && msg.contains("example"),
+        "{msg}"
+    );
 }
