@@ -8,7 +8,7 @@
 //! 1. **Discovery** reads the machine into plain data, a [`Topology`]:
 //!    nodes, their online CPUs (with core and package ids), memory sizes and
 //!    the node distance matrix. [`Topology::detect`] reads sysfs;
-//!    [`Topology::from_sysfs_dir`] reads a recorded tree; with the `hwloc`
+//!    [`Topology::from_sysfs_dir`] reads a saved or hand-made tree; with the `hwloc`
 //!    feature, `Topology::from_hwloc` and `Topology::from_hwloc_synthetic`
 //!    read the same data through hwloc.
 //! 2. **Placement** is a pure function: [`placement::plan`] turns a topology,
@@ -24,14 +24,14 @@
 //!
 //! # Example
 //!
-//! Plan four workers on the recorded two-socket machine shipped with the
+//! Plan four workers on the two-socket sysfs tree shipped with the
 //! tests, then start them on this one (on a one-node host every worker
 //! lands on node 0):
 //!
 //! ```
 //! use pinstack_numa::{placement, thread_affinity, NumaPolicy, Topology};
 //!
-//! // A recorded 2-socket host: node 0 = CPUs 0-7, node 1 = CPUs 8-15, SMT.
+//! // A 2-socket host's sysfs tree: node 0 = CPUs 0-7, node 1 = CPUs 8-15, SMT.
 //! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/two-socket-smt");
 //! let two_socket = Topology::from_sysfs_dir(dir)?;
 //! let plan = placement::plan(&two_socket, &two_socket.all_cpus(), 4, NumaPolicy::Bind)?;

@@ -221,7 +221,7 @@ impl std::error::Error for ParseNumaMapsError {}
 mod tests {
     use super::*;
 
-    /// Recorded from a Linux 6.x process (addresses shortened by hand).
+    /// Written in the format of Linux 6.x numa_maps, one line per field kind.
     const SAMPLE: &str = "\
 55f0c8a00000 default file=/usr/bin/cat mapped=5 N0=5 kernelpagesize_kB=4
 55f0c9e2a000 default heap anon=33 dirty=33 active=0 N0=33 kernelpagesize_kB=4

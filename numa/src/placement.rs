@@ -126,8 +126,9 @@ impl WorkerPlacement {
 /// ```
 /// use pinstack_numa::{placement, NumaPolicy, Topology};
 ///
-/// // A recorded 2-socket host: 2 nodes x 4 cores x 2 threads, SMT siblings
-/// // numbered next to each other (CPUs 0 and 1 share core 0).
+/// // The sysfs tree of a 2-socket host (tests/data): 2 nodes x 4 cores x
+/// // 2 threads, SMT siblings numbered next to each other (CPUs 0 and 1
+/// // share core 0).
 /// let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/two-socket-smt");
 /// let topo = Topology::from_sysfs_dir(dir)?;
 /// let plan = placement::plan(&topo, &topo.all_cpus(), 4, NumaPolicy::Pin)?;

@@ -18,7 +18,7 @@
 //! for the memory-policy calls (libnuma passes `bits + 1`), and a byte length
 //! for the affinity calls.
 
-use std::ffi::{c_int, c_long, c_ulong, c_void};
+use std::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use std::io;
 
 /// Mode values of `set_mempolicy(2)`/`mbind(2)` (`<linux/mempolicy.h>`).
@@ -41,8 +41,6 @@ pub(crate) const MPOL_F_ADDR: c_ulong = 2;
 pub(crate) const MPOL_MF_STRICT: c_uint = 1;
 pub(crate) const MPOL_MF_MOVE: c_uint = 2;
 pub(crate) const MPOL_MF_MOVE_ALL: c_uint = 4;
-
-pub(crate) use std::ffi::c_uint;
 
 /// Bits in one mask word.
 pub(crate) const WORD_BITS: usize = c_ulong::BITS as usize;

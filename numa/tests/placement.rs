@@ -1,4 +1,5 @@
-//! `placement::plan` and `placement::steal_order` on recorded machines.
+//! `placement::plan` and `placement::steal_order` on the sysfs trees in
+//! `tests/data` (models of multi-socket hosts) and on hand-built topologies.
 
 use std::path::Path;
 
@@ -233,4 +234,15 @@ fn plans_are_deterministic() {
     let b = plan(&t, &t.all_cpus(), 11, NumaPolicy::Bind).unwrap();
     assert_eq!(a, b);
     assert_eq!(nodes_of(&a), [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3]);
+}
+
+#[test]
+fn plain_data_types_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Topology>();
+    send_sync::<WorkerPlacement>();
+    send_sync::<CpuSet>();
+    send_sync::<pinstack_numa::NodeSet>();
+    send_sync::<PlacementError>();
+    send_sync::<NumaPolicy>();
 }

@@ -1,4 +1,4 @@
-//! The sysfs backend on recorded trees (`tests/data/`) and on this machine.
+//! The sysfs backend on the trees in `tests/data/` and on this machine.
 
 use std::fs;
 use std::io;
