@@ -67,10 +67,18 @@ impl<'a, T> ArenaVec<'a, T> {
     }
 
     /// Makes room for at least `additional` more elements, or returns why not.
+    #[inline]
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), ArenaError> {
         if self.inner.capacity() - self.inner.len() >= additional {
             return Ok(());
         }
+        self.grow(additional)
+    }
+
+    /// The slow half of `try_reserve`: ask the arena for a bigger buffer.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, additional: usize) -> Result<(), ArenaError> {
         self.inner.try_reserve(additional).map_err(|err| {
             let bytes = self
                 .inner
@@ -301,10 +309,18 @@ impl<'a> ArenaString<'a> {
     }
 
     /// Makes room for at least `additional` more bytes, or returns why not.
+    #[inline]
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), ArenaError> {
         if self.inner.capacity() - self.inner.len() >= additional {
             return Ok(());
         }
+        self.grow(additional)
+    }
+
+    /// The slow half of `try_reserve`: ask the arena for a bigger buffer.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, additional: usize) -> Result<(), ArenaError> {
         let len = self.inner.len();
         // SAFETY: the bytes are only reserved, never written or removed, so
         // the contents stay valid UTF-8 (`as_mut_vec`'s contract).
@@ -445,10 +461,16 @@ impl<'a> ArenaString<'a> {
 /// error instead.
 impl fmt::Write for ArenaString<'_> {
     #[inline]
-    #[track_caller]
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.push_str(s);
+        if let Err(err) = self.try_push_str(s) {
+            err.panic();
+        }
         Ok(())
+    }
+
+    #[inline]
+    fn write_char(&mut self, c: char) -> fmt::Result {
+        self.write_str(c.encode_utf8(&mut [0; 4]))
     }
 }
 
