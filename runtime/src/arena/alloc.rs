@@ -357,9 +357,11 @@ impl Arena {
     }
 
     /// The bumpalo arena underneath, for APIs that take a `&Bump` (bumpalo's
-    /// own collections, `bumpalo::format!`). Allocations made through it
-    /// count against the same limit; bumpalo's own methods panic with
-    /// bumpalo's message ("out of memory") when it is exceeded.
+    /// own collections, `bumpalo::format!`, `collect_in`). Allocations made
+    /// through it count against the same limit, but bumpalo's own methods
+    /// panic with bumpalo's bare "out of memory" when it is exceeded and are
+    /// not counted in [`stats()`](super::stats()). A limit changed through
+    /// `Bump::set_allocation_limit` lasts until the scope ends.
     pub fn as_bump(&self) -> &Bump {
         &self.bump
     }

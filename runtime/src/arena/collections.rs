@@ -4,7 +4,7 @@
 //! reference to their [`Arena`] so that growing past the arena's byte limit
 //! gives the arena's typed [`ArenaError`] (from the `try_` methods) or a panic
 //! with its actionable message (from the plain ones), and counts as a limit
-//! hit in [`stats`](super::stats). bumpalo's own collections would panic with
+//! hit in [`stats()`](super::stats()). bumpalo's own collections would panic with
 //! a bare "out of memory". Growth is amortised doubling inside the arena; the
 //! old buffer is not reused until the scope ends (growing the newest
 //! allocation in place is free).

@@ -58,7 +58,7 @@
 //! Every scope has a byte limit ([`set_default_limit`], default 4 MiB) on the
 //! arena's chunk memory. Past it, the `try_` methods return an
 //! [`ArenaError`] (`is_limit_exceeded()`), the plain methods panic with the
-//! same actionable message, and [`stats`] counts a limit hit: a runaway
+//! same actionable message, and [`stats()`] counts a limit hit: a runaway
 //! request becomes an error, not an out-of-memory kill.
 //!
 //! # Destructors
@@ -69,7 +69,7 @@
 //!
 //! # Statistics
 //!
-//! [`stats`] sums the counters of every thread; [`thread_stats`] reads the
+//! [`stats()`] sums the counters of every thread; [`thread_stats`] reads the
 //! calling thread's. Nothing is counted per allocation: each scope publishes
 //! its thread's counters when it begins and ends.
 

@@ -145,14 +145,15 @@ pub(crate) fn release(mut arena: Arena) {
         // 2. With the pool not borrowed. If a destructor panics, `arena`
         //    drops while unwinding: the rest run and its chunks are freed.
         arena.run_drops();
-        if let Some(arena) = with_pool_or_return(arena, |pool, arena| pool.release(arena)) {
-            drop(arena);
-        }
-    } else if let Some(arena) = with_pool_or_return(arena, |pool, arena| {
-        pool.end_scope();
-        pool.release(arena);
-    }) {
-        drop(arena);
+        // Without a pool (thread exit), the arena is simply freed.
+        drop(with_pool_or_return(arena, |pool, arena| {
+            pool.release(arena)
+        }));
+    } else {
+        drop(with_pool_or_return(arena, |pool, arena| {
+            pool.end_scope();
+            pool.release(arena);
+        }));
     }
 }
 

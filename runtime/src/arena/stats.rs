@@ -54,7 +54,9 @@ pub struct ArenaStats {
     pub created: u64,
     /// Scopes ended: arenas reset (or freed) after a request.
     pub resets: u64,
-    /// Bytes handed out by the ended scopes, padding included.
+    /// Bytes in use in the arenas when their scopes ended, padding included.
+    /// (An arena collection dropped while it was the newest allocation gives
+    /// its bytes back before that, as bumpalo rewinds the newest allocation.)
     pub bytes_allocated: u64,
     /// Arenas freed instead of pooled because they held more than the retain
     /// cap, or more than a new scope's smaller limit.

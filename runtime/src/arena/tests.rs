@@ -468,6 +468,7 @@ fn panicking_destructor_still_runs_the_others() {
             panic!("bomb destructor");
         }
     }
+    let _config = config_lock();
     on_fresh_thread(|| {
         let log = Rc::new(RefCell::new(Vec::new()));
         let result = catch_unwind(AssertUnwindSafe(|| {
