@@ -335,14 +335,7 @@ impl<T> Wheel<T> {
             return false;
         }
         // The cached bound says it may be due: find the true minimum.
-        let (mut count, mut min) = (0usize, u64::MAX);
-        let mut cursor = self.lists[OVERFLOW as usize].head;
-        while cursor != NIL {
-            let entry = &self.entries[cursor as usize];
-            min = min.min(entry.deadline);
-            count += 1;
-            cursor = entry.next;
-        }
+        let (count, min) = self.scan_overflow();
         self.overflow_min = min;
         let rotation_start = min & rotation_mask;
         if rotation_start > now_tick {
@@ -351,15 +344,30 @@ impl<T> Wheel<T> {
         debug_assert!(self.occupied.iter().all(|&o| o == 0), "invariant 3");
         debug_assert!(rotation_start > self.elapsed, "invariant 3");
         self.elapsed = self.elapsed.max(rotation_start);
-        self.overflow_min = u64::MAX;
         // Entries still in a later rotation go back to the tail, so pop exactly
-        // the ones that were there.
+        // the ones that were there. `overflow_min` stays a valid lower bound
+        // throughout, even if `fire` panics.
         for _ in 0..count {
             if let Some(index) = self.pop_front(OVERFLOW) {
                 self.expire_or_place(index, fire);
             }
         }
+        // Tighten the bound to what is left (rare: once per rotation crossed).
+        self.overflow_min = self.scan_overflow().1;
         true
+    }
+
+    /// Length and minimum deadline of the overflow list (`u64::MAX` if empty).
+    fn scan_overflow(&self) -> (usize, u64) {
+        let (mut count, mut min) = (0usize, u64::MAX);
+        let mut cursor = self.lists[OVERFLOW as usize].head;
+        while cursor != NIL {
+            let entry = &self.entries[cursor as usize];
+            min = min.min(entry.deadline);
+            count += 1;
+            cursor = entry.next;
+        }
+        (count, min)
     }
 
     /// Fires the detached entry if it is due, else links it where it belongs.
