@@ -36,6 +36,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod arena;
 mod blocking;
 mod builder;
 mod future;
