@@ -42,9 +42,11 @@ mod builder;
 mod future;
 mod loom;
 mod metrics;
+pub mod net;
 mod park;
 mod runtime;
 mod scheduler;
+mod sys;
 pub mod task;
 #[doc(hidden)]
 pub mod task_local;

@@ -75,10 +75,12 @@ impl Runtime {
             let local = Worker::new_fifo();
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+            let registry = poll.registry().try_clone()?;
             handles.push(Arc::new(WorkerHandle::new(
                 i,
                 local.stealer(),
                 waker,
+                registry,
                 idle.clone(),
             )));
             locals.push((local, poll));

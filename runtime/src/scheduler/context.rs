@@ -21,6 +21,9 @@ pub(crate) struct Context {
     /// The task being resumed, or null. Points at a `TaskRef` the worker
     /// keeps alive for the whole resume.
     pub(crate) current: Cell<*const TaskRef>,
+    /// Local wake-ups made while `core` was borrowed (I/O events during a
+    /// poll); moved to the ready queue right after.
+    pub(crate) deferred: RefCell<Vec<TaskRef>>,
 }
 
 thread_local! {
@@ -100,7 +103,10 @@ pub(crate) fn try_push_local(home: &Arc<WorkerHandle>, task: TaskRef) -> Option<
                 core.push_lifo(task);
                 None
             }
-            Err(_) => Some(task),
+            Err(_) => {
+                cx.deferred.borrow_mut().push(task);
+                None
+            }
         },
         _ => Some(task),
     })

@@ -77,7 +77,20 @@ pub(crate) struct WorkerHandle {
     /// worker (plain store), sampled by the monitor.
     pub(crate) resume_seq: AtomicU64,
     pub(crate) stats: crate::metrics::WorkerCounters,
+    /// The worker's poller registry, for registering and deregistering
+    /// sockets from any thread.
+    pub(crate) registry: mio::Registry,
+    /// Poller tokens of deregistered sockets, released by the worker between
+    /// polls (see `net/source.rs`).
+    releases: crate::loom::sync::Mutex<Vec<usize>>,
     idle: Arc<Idle>,
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // The worker thread has exited: nothing polls any more.
+        self.drain_releases();
+    }
 }
 
 impl fmt::Debug for WorkerHandle {
@@ -93,6 +106,7 @@ impl WorkerHandle {
         index: usize,
         stealer: Stealer<TaskRef>,
         waker: mio::Waker,
+        registry: mio::Registry,
         idle: Arc<Idle>,
     ) -> WorkerHandle {
         WorkerHandle {
@@ -104,7 +118,37 @@ impl WorkerHandle {
             stuck: AtomicBool::new(false),
             resume_seq: AtomicU64::new(0),
             stats: Default::default(),
+            registry,
+            releases: Default::default(),
             idle,
+        }
+    }
+
+    /// Releases the poller's reference to a deregistered socket's readiness
+    /// cell: at once on this worker's own thread (no poll is in progress
+    /// while a task runs), else at the worker's next poll.
+    pub(crate) fn release_source(self: &Arc<Self>, token: usize) {
+        let here = context::with_context(|cx| cx.is_some_and(|cx| Arc::ptr_eq(&cx.handle, self)));
+        if here {
+            // SAFETY: deregistered, and this thread is the one that polls:
+            // no event naming the token can be in flight.
+            unsafe { crate::net::source::release(token) };
+        } else {
+            self.releases
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(token);
+        }
+    }
+
+    /// Releases the tokens queued by other threads (worker thread, between
+    /// polls; or after the worker exited).
+    pub(crate) fn drain_releases(&self) {
+        let tokens = std::mem::take(&mut *self.releases.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tokens {
+            // SAFETY: each token was deregistered and queued once, and no
+            // poll is in progress on this worker now.
+            unsafe { crate::net::source::release(t) };
         }
     }
 
@@ -269,4 +313,14 @@ pub(crate) fn cancel_timer(key: TimerKey) {
 /// Calls `f` with the running task's header, if this thread resumes one.
 pub(crate) fn with_current_task_header<R>(f: impl FnOnce(&crate::task::Header) -> R) -> Option<R> {
     context::with_current_task(|t| f(t.header()))
+}
+
+/// Whether the caller runs inside a task (a coroutine) of a worker.
+pub(crate) fn in_worker_task() -> bool {
+    current_yielder().is_some()
+}
+
+/// The worker this thread runs, if it is a worker thread.
+pub(crate) fn current_worker() -> Option<Arc<WorkerHandle>> {
+    context::with_context(|cx| cx.map(|cx| cx.handle.clone()))
 }

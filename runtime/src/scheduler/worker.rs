@@ -124,6 +124,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, handle: Arc<WorkerHandle>, core: C
         handle,
         core: RefCell::new(core),
         current: Cell::new(std::ptr::null()),
+        deferred: RefCell::new(Vec::new()),
     };
     // SAFETY: `cx` lives on this stack frame until after the guard drops.
     let _guard = unsafe { context::enter(&cx) };
@@ -171,7 +172,12 @@ fn fire_timers(shared: &Shared, core: &mut Core) {
 }
 
 fn poll_io(cx: &Context, core: &mut Core, timeout: Option<Duration>) {
-    let Core { poll, events, .. } = core;
+    let Core {
+        poll,
+        events,
+        ready,
+        ..
+    } = core;
     match poll.poll(events, timeout) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -181,9 +187,15 @@ fn poll_io(cx: &Context, core: &mut Core, timeout: Option<Duration>) {
             eprintln!("pinstack: worker {}: poll failed: {e}", cx.handle.index);
         }
     }
-    // Only the waker is registered so far: its event has done its job by
-    // ending the poll. (Sockets register here with the net module.)
-    debug_assert!(events.iter().all(|ev| ev.token() == WAKER_TOKEN));
+    for ev in events.iter() {
+        if ev.token() != WAKER_TOKEN {
+            // SAFETY: every other token was registered by `net::source` and
+            // is released only between polls, by this thread.
+            unsafe { crate::net::source::dispatch(ev) };
+        }
+    }
+    ready.extend(cx.deferred.borrow_mut().drain(..));
+    cx.handle.drain_releases();
 }
 
 fn next_task(cx: &Context) -> Option<TaskRef> {

@@ -1,0 +1,298 @@
+//! The readiness cell every pinstack socket carries, and how a task waits
+//! on it.
+//!
+//! ```text
+//!   task (any worker)                    home poller (one worker thread)
+//!   -----------------                    -------------------------------
+//!   t0 = readiness.load()
+//!   read(fd) -> WouldBlock
+//!   clear READ bits if tick == t0  <---- event: readiness |= bits, tick += 1
+//!   reader = current unparker            wake reader / writer if waiting
+//!   re-check readiness -> retry
+//!   park(Io)
+//! ```
+//!
+//! The *tick* (upper bits of `readiness`) makes the clear conditional: an
+//! event that arrived after the failed syscall bumped the tick, so the stale
+//! clear fails and its readiness survives. The re-check after publishing the
+//! waiter covers an event landing between the clear and the publish. So
+//! readiness is never lost between the failed syscall and the suspension.
+//!
+//! Registration is lazy and edge-triggered: the first task that gets
+//! `WouldBlock` registers the socket with *its* worker's poller (the home
+//! poller). Tasks on other workers may wait on the same socket: the event is
+//! handled on the home poller's thread and the waiter is unparked on its own
+//! worker (a cross-worker wake).
+//!
+//! The poller's token is the address of the `Source`; the registration owns
+//! one strong count, released once the poller can no longer report the token
+//! (see `Registration::drop`).
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::{Arc, Mutex};
+use crate::park::{self, Reason, Unparker};
+use crate::scheduler::{self, WorkerHandle};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+pub(crate) const READABLE: usize = 1 << 0;
+pub(crate) const WRITABLE: usize = 1 << 1;
+pub(crate) const READ_CLOSED: usize = 1 << 2;
+pub(crate) const WRITE_CLOSED: usize = 1 << 3;
+pub(crate) const ERROR: usize = 1 << 4;
+const READY_MASK: usize = (1 << 8) - 1;
+const TICK_ONE: usize = 1 << 8;
+
+/// Which way a task waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read,
+    Write,
+}
+
+impl Direction {
+    /// The readiness bits that let a waiter in this direction retry.
+    fn bits(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED | ERROR,
+            Direction::Write => WRITABLE | WRITE_CLOSED | ERROR,
+        }
+    }
+
+    /// The bits a `WouldBlock` proves stale.
+    fn clearable(self) -> usize {
+        match self {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        }
+    }
+}
+
+/// Shared state of one socket: readiness and the two waiters.
+#[derive(Debug)]
+pub(crate) struct Source {
+    readiness: AtomicUsize,
+    reader: Mutex<Option<Unparker>>,
+    writer: Mutex<Option<Unparker>>,
+}
+
+impl Source {
+    fn new() -> Source {
+        Source {
+            readiness: AtomicUsize::new(0),
+            reader: Mutex::new(None),
+            writer: Mutex::new(None),
+        }
+    }
+
+    fn waiter(&self, dir: Direction) -> &Mutex<Option<Unparker>> {
+        match dir {
+            Direction::Read => &self.reader,
+            Direction::Write => &self.writer,
+        }
+    }
+
+    /// Called on the home poller's thread for each event.
+    pub(crate) fn on_event(&self, ev: &mio::event::Event) {
+        let mut bits = 0;
+        if ev.is_readable() {
+            bits |= READABLE;
+        }
+        if ev.is_writable() {
+            bits |= WRITABLE;
+        }
+        if ev.is_read_closed() {
+            bits |= READ_CLOSED;
+        }
+        if ev.is_write_closed() {
+            bits |= WRITE_CLOSED;
+        }
+        if ev.is_error() {
+            bits |= ERROR;
+        }
+        let mut cur = self.readiness.load(Acquire);
+        loop {
+            let next = ((cur & !READY_MASK).wrapping_add(TICK_ONE)) | (cur & READY_MASK) | bits;
+            match self
+                .readiness
+                .compare_exchange_weak(cur, next, AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(a) => cur = a,
+            }
+        }
+        for dir in [Direction::Read, Direction::Write] {
+            if bits & dir.bits() != 0 {
+                let w = lock(self.waiter(dir)).take();
+                if let Some(w) = w {
+                    w.unpark();
+                }
+            }
+        }
+    }
+
+    fn clear(&self, dir: Direction, observed: usize) {
+        let _ =
+            self.readiness
+                .compare_exchange(observed, observed & !dir.clearable(), AcqRel, Acquire);
+    }
+
+    /// Publishes the current task (or thread) as the waiter in `dir`. A
+    /// different previous waiter is unparked so it re-checks (two tasks
+    /// reading one socket each still make progress, never sleep forever).
+    fn set_waiter(&self, dir: Direction) {
+        let me = park::current();
+        let prev = lock(self.waiter(dir)).replace(me.clone());
+        if let Some(prev) = prev {
+            if !prev.same_target(&me) {
+                prev.unpark();
+            }
+        }
+    }
+
+    fn clear_waiter(&self, dir: Direction) {
+        let mut w = lock(self.waiter(dir));
+        if w.as_ref().is_some_and(|w| w.same_target(&park::current())) {
+            *w = None;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> crate::loom::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A socket's registration: its `Source`, and the poller it is registered
+/// with (set once, by the first task that had to wait).
+#[derive(Debug)]
+pub(crate) struct Registration {
+    fd: RawFd,
+    source: Arc<Source>,
+    home: OnceLock<Arc<WorkerHandle>>,
+}
+
+impl Registration {
+    pub(crate) fn new(fd: RawFd) -> Registration {
+        Registration {
+            fd,
+            source: Arc::new(Source::new()),
+            home: OnceLock::new(),
+        }
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting for readiness
+    /// in `dir` in between, until `deadline` if given.
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            let observed = self.source.readiness.load(Acquire);
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return Err(timed_out(dir));
+                }
+            }
+            if !scheduler::in_worker_task() {
+                // A plain thread: block in poll(2) on this one descriptor.
+                crate::sys::poll_fd(self.fd, dir == Direction::Read, deadline)?;
+                continue;
+            }
+            self.ensure_registered()?;
+            self.source.clear(dir, observed);
+            self.source.set_waiter(dir);
+            if self.source.readiness.load(Acquire) & dir.bits() != 0 {
+                // Readiness arrived after the failed syscall: retry now.
+                self.source.clear_waiter(dir);
+                continue;
+            }
+            match deadline {
+                Some(d) => park::park_until(Reason::Io, d),
+                None => park::park(Reason::Io),
+            }
+            self.source.clear_waiter(dir);
+        }
+    }
+
+    fn ensure_registered(&self) -> io::Result<()> {
+        if self.home.get().is_some() {
+            return Ok(());
+        }
+        let Some(home) = scheduler::current_worker() else {
+            return Ok(());
+        };
+        // Several tasks may race here; the OnceLock picks one home, and only
+        // the winner registers with the poller.
+        let mut won = false;
+        let home = self.home.get_or_init(|| {
+            won = true;
+            home
+        });
+        if !won {
+            return Ok(());
+        }
+        let token = mio::Token(Arc::into_raw(self.source.clone()) as usize);
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        let r = home
+            .registry
+            .register(&mut mio::unix::SourceFd(&self.fd), token, interest);
+        if let Err(e) = r {
+            // SAFETY: the pointer came from `Arc::into_raw` just above and the
+            // poller never saw it.
+            drop(unsafe { Arc::from_raw(token.0 as *const Source) });
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let Some(home) = self.home.get() else { return };
+        // After deregistration the poller reports no new events for the fd;
+        // only events already fetched by the home worker may still name the
+        // token, so the poller's strong count is released by the home worker
+        // between polls.
+        let _ = home.registry.deregister(&mut mio::unix::SourceFd(&self.fd));
+        let token = Arc::as_ptr(&self.source) as usize;
+        home.release_source(token);
+    }
+}
+
+/// Handles one poller event on the home worker's thread.
+///
+/// # Safety
+/// `token` was produced by `ensure_registered` and its strong count has not
+/// been released (releases happen only between polls, on this thread).
+pub(crate) unsafe fn dispatch(ev: &mio::event::Event) {
+    // SAFETY: per the contract, the registration's strong count keeps the
+    // `Source` alive while the poller can report its token.
+    let source = unsafe { &*(ev.token().0 as *const Source) };
+    source.on_event(ev);
+}
+
+/// Releases the poller's strong count of a deregistered source.
+///
+/// # Safety
+/// `token` came from `ensure_registered`, is deregistered, and is released once.
+pub(crate) unsafe fn release(token: usize) {
+    // SAFETY: the caller's contract: one `Arc::into_raw` count per token.
+    drop(unsafe { Arc::from_raw(token as *const Source) });
+}
+
+pub(crate) fn timed_out(dir: Direction) -> io::Error {
+    let what = match dir {
+        Direction::Read => "read",
+        Direction::Write => "write",
+    };
+    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+}

@@ -1,0 +1,387 @@
+//! `TcpStream`.
+
+use super::source::{Direction, Registration};
+use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::loom::sync::Arc;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// A TCP connection. Reads and writes suspend the calling task (or block a
+/// plain thread) until the socket is ready.
+///
+/// It implements [`Read`] and [`Write`] (also for `&TcpStream`), so
+/// `BufReader`, `BufWriter`, `read_exact` and `write_all` work as with std.
+/// [`try_clone`](TcpStream::try_clone) gives a second handle to the same
+/// connection: one task may read while another, on any worker, writes.
+#[derive(Clone)]
+pub struct TcpStream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sock: std::net::TcpStream,
+    reg: Registration,
+    /// Timeouts in nanoseconds; 0 means none.
+    read_timeout: AtomicU64,
+    write_timeout: AtomicU64,
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("fd", &self.inner.sock.as_raw_fd())
+            .field("local", &self.inner.sock.local_addr().ok())
+            .field("peer", &self.inner.sock.peer_addr().ok())
+            .finish()
+    }
+}
+
+fn deadline_of(t: &AtomicU64) -> Option<Instant> {
+    match t.load(Relaxed) {
+        0 => None,
+        ns => Some(Instant::now() + Duration::from_nanos(ns)),
+    }
+}
+
+fn store_timeout(t: &AtomicU64, d: Option<Duration>) -> io::Result<()> {
+    let ns = match d {
+        None => 0,
+        Some(d) if d.is_zero() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a zero timeout is not allowed (as in std): use None for no timeout",
+            ))
+        }
+        Some(d) => d.as_nanos().min(u64::MAX as u128) as u64,
+    };
+    t.store(ns, Relaxed);
+    Ok(())
+}
+
+fn load_timeout(t: &AtomicU64) -> Option<Duration> {
+    match t.load(Relaxed) {
+        0 => None,
+        ns => Some(Duration::from_nanos(ns)),
+    }
+}
+
+impl TcpStream {
+    /// Wraps a connected std stream, making it non-blocking.
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be made non-blocking.
+    pub fn from_std(sock: std::net::TcpStream) -> io::Result<TcpStream> {
+        sock.set_nonblocking(true)?;
+        let reg = Registration::new(sock.as_raw_fd());
+        Ok(TcpStream {
+            inner: Arc::new(Inner {
+                sock,
+                reg,
+                read_timeout: AtomicU64::new(0),
+                write_timeout: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Opens a connection, trying each address in turn.
+    ///
+    /// # Errors
+    ///
+    /// The last connection error, or `InvalidInput` if `addr` resolves to nothing.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |a| TcpStream::connect_addr(a, None))
+    }
+
+    /// Opens a connection to `addr`, failing with `TimedOut` after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut`, or the connection error.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        TcpStream::connect_addr(*addr, Some(Instant::now() + timeout))
+    }
+
+    fn connect_addr(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_nonblocking(true)?;
+        let in_progress = match sock.connect(&SockAddr::from(addr)) {
+            Ok(()) => false,
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => true,
+            Err(e) => return Err(e),
+        };
+        let stream = TcpStream::from_std(sock.into())?;
+        if in_progress {
+            let inner = &stream.inner;
+            inner
+                .reg
+                .io(Direction::Write, deadline, || {
+                    if let Some(e) = inner.sock.take_error()? {
+                        return Err(e);
+                    }
+                    match inner.sock.peer_addr() {
+                        Ok(_) => Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .map_err(|e| {
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("connect to {addr} timed out"),
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+        }
+        Ok(stream)
+    }
+
+    /// Reads into `buf`, suspending until data arrives. `Ok(0)` means the peer
+    /// closed its side.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` after the read timeout, or the socket's error.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let inner = &*self.inner;
+        inner
+            .reg
+            .io(Direction::Read, deadline_of(&inner.read_timeout), || {
+                (&inner.sock).read(buf)
+            })
+    }
+
+    /// Writes some of `buf`, suspending while the socket buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` after the write timeout, or the socket's error.
+    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        let inner = &*self.inner;
+        inner
+            .reg
+            .io(Direction::Write, deadline_of(&inner.write_timeout), || {
+                (&inner.sock).write(buf)
+            })
+    }
+
+    /// Vectored write.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](TcpStream::write).
+    pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let inner = &*self.inner;
+        inner
+            .reg
+            .io(Direction::Write, deadline_of(&inner.write_timeout), || {
+                (&inner.sock).write_vectored(bufs)
+            })
+    }
+
+    /// Vectored read.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](TcpStream::read).
+    pub fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let inner = &*self.inner;
+        inner
+            .reg
+            .io(Direction::Read, deadline_of(&inner.read_timeout), || {
+                (&inner.sock).read_vectored(bufs)
+            })
+    }
+
+    /// Reads without removing the data from the socket's queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](TcpStream::read).
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let inner = &*self.inner;
+        inner
+            .reg
+            .io(Direction::Read, deadline_of(&inner.read_timeout), || {
+                inner.sock.peek(buf)
+            })
+    }
+
+    /// Sets the read timeout; `None` means reads wait forever.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration (as std).
+    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        store_timeout(&self.inner.read_timeout, d)
+    }
+
+    /// Sets the write timeout; `None` means writes wait forever.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero duration (as std).
+    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        store_timeout(&self.inner.write_timeout, d)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; `io::Result` for parity with std.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(load_timeout(&self.inner.read_timeout))
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; `io::Result` for parity with std.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(load_timeout(&self.inner.write_timeout))
+    }
+
+    /// Shuts down the read, write or both halves.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error (for example `NotConnected`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.sock.shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.sock.set_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.sock.nodelay()
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` once the connection is gone.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.sock.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.sock.local_addr()
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// The `getsockopt` error.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.sock.take_error()
+    }
+
+    /// Another handle to the same connection, for a second task: one reads
+    /// while the other writes. The socket closes when the last handle drops.
+    ///
+    /// # Errors
+    ///
+    /// Never (the handles share one descriptor); `io::Result` for parity with std.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(self.clone())
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.sock.as_raw_fd()
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::read(self, buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        TcpStream::read_vectored(self, bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::read(self, buf)
+    }
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        TcpStream::read_vectored(self, bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::write(self, buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        TcpStream::write_vectored(self, bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::write(self, buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        TcpStream::write_vectored(self, bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Tries `f` on each address `addr` resolves to; returns the first success
+/// or the last error.
+pub(super) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
+}

@@ -1,0 +1,36 @@
+//! The runtime crate's raw syscalls (the stack pool and NUMA crates have
+//! their own).
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+/// Blocks the calling thread until `fd` is readable (or writable), or the
+/// deadline passes. Spurious returns are fine: callers retry the operation.
+pub(crate) fn poll_fd(fd: RawFd, read: bool, deadline: Option<Instant>) -> io::Result<()> {
+    let events = if read { libc::POLLIN } else { libc::POLLOUT };
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let timeout = match deadline {
+        None => -1,
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            // Round up so a sub-millisecond wait does not spin at 0.
+            let ms = left.as_micros().div_ceil(1000);
+            ms.min(i32::MAX as u128) as i32
+        }
+    };
+    // SAFETY: `pfd` is a valid pollfd for the duration of the call, and the
+    // count passed is 1.
+    let r = unsafe { libc::poll(&mut pfd, 1, timeout) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
