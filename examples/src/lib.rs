@@ -34,7 +34,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod chat;
-//TMP pub mod echo;
+pub mod echo;
 pub mod flags;
 
 mod connect;

@@ -15,7 +15,7 @@
 pub mod config;
 pub mod framing;
 pub mod hub;
-//TMP pub mod load;
+pub mod load;
 pub mod outbox;
 pub mod proto;
 pub mod reply;
