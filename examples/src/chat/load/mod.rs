@@ -30,6 +30,7 @@ use std::time::Duration;
 pub use driver::run;
 pub use report::{LoadReport, PhaseReport};
 
+
 use crate::flags::{FlagError, Flags};
 
 /// A ramp of send rates: `start`, `start + step`, ... for at most `steps`
