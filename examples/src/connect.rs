@@ -58,7 +58,9 @@ impl SourcePlan {
                 if needed > 250 {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
-                        format!("{connections} connections need {needed} source addresses: too many"),
+                        format!(
+                            "{connections} connections need {needed} source addresses: too many"
+                        ),
                     ));
                 }
                 Ok(Self {
@@ -106,9 +108,9 @@ pub async fn connect_from(source: Option<IpAddr>, target: SocketAddr) -> io::Res
         if ip.is_ipv4() {
             sys::set_bind_address_no_port(socket.as_raw_fd())?;
         }
-        socket.bind(SocketAddr::new(ip, 0)).map_err(|e| {
-            io::Error::new(e.kind(), format!("bind to source address {ip}: {e}"))
-        })?;
+        socket
+            .bind(SocketAddr::new(ip, 0))
+            .map_err(|e| io::Error::new(e.kind(), format!("bind to source address {ip}: {e}")))?;
     }
     let stream = socket.connect(target).await.map_err(|e| {
         io::Error::new(

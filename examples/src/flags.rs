@@ -257,8 +257,14 @@ mod tests {
         assert!(e.to_string().contains("--n"), "{e}");
         let mut f = flags(&["--n"]);
         let n = f.next_flag().unwrap().unwrap();
-        assert_eq!(f.value::<usize>(&n), Err(FlagError::MissingValue("n".into())));
-        assert_eq!(flags(&["x"]).next_flag(), Err(FlagError::Positional("x".into())));
+        assert_eq!(
+            f.value::<usize>(&n),
+            Err(FlagError::MissingValue("n".into()))
+        );
+        assert_eq!(
+            flags(&["x"]).next_flag(),
+            Err(FlagError::Positional("x".into()))
+        );
         assert_eq!(flags(&["-h"]).next_flag(), Err(FlagError::Help));
     }
 

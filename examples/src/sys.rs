@@ -40,7 +40,7 @@ pub(crate) fn nofile_limit() -> io::Result<(u64, u64)> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
+    Ok((lim.rlim_cur, lim.rlim_max))
 }
 
 /// Sets the soft `RLIMIT_NOFILE` to `soft`, keeping the hard limit.

@@ -76,7 +76,11 @@ impl Client {
     }
     /// Sends a line that must not end the session.
     fn send(&mut self, hub: &Hub<Rec>, line: &str) {
-        assert_eq!(self.s.on_line(hub, line.as_bytes()), Flow::Continue, "{line}");
+        assert_eq!(
+            self.s.on_line(hub, line.as_bytes()),
+            Flow::Continue,
+            "{line}"
+        );
     }
     fn registered(hub: &Hub<Rec>, nick: &str) -> Self {
         let mut c = Client::new(hub);
@@ -110,7 +114,10 @@ fn registration_sends_welcome_burst() {
     c.send(&h, "CAP END");
     let got = c.out.take();
     assert_eq!(got[0], ":pinstack.chat CAP * LS :");
-    let codes: Vec<&str> = got[1..].iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    let codes: Vec<&str> = got[1..]
+        .iter()
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
     assert_eq!(codes, ["001", "002", "003", "004", "005", "422"]);
     assert!(got[1].ends_with("alice!alice@127.0.0.1"), "{}", got[1]);
     assert!(c.s.is_registered());
@@ -171,7 +178,9 @@ fn join_echoes_names_and_broadcasts() {
 #[test]
 fn privmsg_fans_out_to_room_except_sender() {
     let h = hub();
-    let mut cs: Vec<Client> = (0..5).map(|i| Client::registered(&h, &format!("u{i}"))).collect();
+    let mut cs: Vec<Client> = (0..5)
+        .map(|i| Client::registered(&h, &format!("u{i}")))
+        .collect();
     for c in &mut cs {
         c.send(&h, "JOIN #r");
     }
@@ -241,10 +250,16 @@ fn quit_removes_from_rooms_and_tells_each_member_once() {
     b.send(&h, "JOIN #one,#two");
     a.out.take();
     assert_eq!(a.s.on_line(&h, b"QUIT :gone fishing"), Flow::Close);
-    assert_eq!(a.out.take(), ["ERROR :Closing Link: 127.0.0.1 (Quit: gone fishing)"]);
+    assert_eq!(
+        a.out.take(),
+        ["ERROR :Closing Link: 127.0.0.1 (Quit: gone fishing)"]
+    );
     b.out.take();
     a.s.disconnect(&h, "ignored: QUIT gave the reason");
-    assert_eq!(b.out.take(), [":alice!alice@127.0.0.1 QUIT :Quit: gone fishing"]);
+    assert_eq!(
+        b.out.take(),
+        [":alice!alice@127.0.0.1 QUIT :Quit: gone fishing"]
+    );
     assert_eq!(h.room_size("#one"), 1);
     assert_eq!(h.room_size("#two"), 1);
     assert!(!h.nick_in_use("alice"));
@@ -281,7 +296,10 @@ fn bad_input_gets_replies_not_disconnects() {
     assert_eq!(a.s.on_line(&h, b"PRIVMSG #r :\xff\xfe"), Flow::Continue);
     let got = a.out.take();
     assert_eq!(got.len(), 1);
-    assert!(got[0].starts_with(":pinstack.chat NOTICE alice :") && got[0].contains("UTF-8"), "{got:?}");
+    assert!(
+        got[0].starts_with(":pinstack.chat NOTICE alice :") && got[0].contains("UTF-8"),
+        "{got:?}"
+    );
     a.send(&h, "FROB x");
     a.send(&h, "");
     a.send(&h, "USER again 0 * :x");
@@ -318,7 +336,10 @@ fn full_queue_closes_only_that_client() {
     slow.send(&h, "NICK slow");
     // The welcome burst alone overflows a 3-line queue.
     slow.send(&h, "USER slow 0 * :s");
-    assert_eq!(slow.out.closed_with().as_deref(), Some("ERROR :SendQ exceeded\r\n"));
+    assert_eq!(
+        slow.out.closed_with().as_deref(),
+        Some("ERROR :SendQ exceeded\r\n")
+    );
     a.send(&h, "JOIN #r");
     a.send(&h, "PRIVMSG slow :still fine for me");
     assert!(a.out.take().len() >= 3);

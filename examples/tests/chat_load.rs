@@ -26,10 +26,12 @@ fn small_load(addr: SocketAddr) -> LoadConfig {
 }
 
 fn tokio_twin() -> tokio_server::ServerHandle {
-    let mut cfg = ChatConfig::default();
-    cfg.addr = "127.0.0.1:0".parse().unwrap();
-    cfg.workers = 2;
-    tokio_server::spawn(cfg).unwrap()
+    tokio_server::spawn(ChatConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+        ..ChatConfig::default()
+    })
+    .unwrap()
 }
 
 #[test]
@@ -38,15 +40,36 @@ fn zero_loss_against_the_tokio_twin() {
     let mut cfg = small_load(server.addr());
     cfg.server_pid = Some(std::process::id()); // the server runs in this process
     let r = load::run(&cfg).unwrap();
-    assert_eq!((r.connected, r.connect_failures, r.disconnects), (200, 0, 0), "{r}");
+    assert_eq!(
+        (r.connected, r.connect_failures, r.disconnects),
+        (200, 0, 0),
+        "{r}"
+    );
     let s = r.steady.as_ref().unwrap();
     assert!(s.sent > 0, "{r}");
-    assert_eq!(s.expected, s.sent * 19, "20 members per room, no echo to the sender");
+    assert_eq!(
+        s.expected,
+        s.sent * 19,
+        "20 members per room, no echo to the sender"
+    );
     assert_eq!(s.delivered, s.expected, "{r}");
-    assert_eq!((s.lost, s.duplicates, s.gaps, s.misrouted), (0, 0, 0, 0), "{r}");
-    assert!(s.p50_us > 0.0 && s.p50_us <= s.p99_us && s.p99_us <= s.max_us, "{r}");
-    assert!(s.server_cpu.is_some() && s.cpu_us_per_delivery.is_some(), "{r}");
-    assert!(r.server_rss_kib.is_some() && r.rss_kib_per_client.is_some(), "{r}");
+    assert_eq!(
+        (s.lost, s.duplicates, s.gaps, s.misrouted),
+        (0, 0, 0, 0),
+        "{r}"
+    );
+    assert!(
+        s.p50_us > 0.0 && s.p50_us <= s.p99_us && s.p99_us <= s.max_us,
+        "{r}"
+    );
+    assert!(
+        s.server_cpu.is_some() && s.cpu_us_per_delivery.is_some(),
+        "{r}"
+    );
+    assert!(
+        r.server_rss_kib.is_some() && r.rss_kib_per_client.is_some(),
+        "{r}"
+    );
     assert_eq!(server.stats().sendq_exceeded(), 0);
     server.stop().unwrap();
 }
@@ -70,7 +93,12 @@ fn ramp_steps_are_reported_in_order() {
         assert_eq!(step.lost, 0, "{r}");
     }
     // The peak is the last passing step; a failed step ends the ramp.
-    let passed: Vec<f64> = r.ramp.iter().take_while(|s| s.pass).map(|s| s.rate).collect();
+    let passed: Vec<f64> = r
+        .ramp
+        .iter()
+        .take_while(|s| s.pass)
+        .map(|s| s.rate)
+        .collect();
     assert_eq!(r.peak_msgs_per_s, passed.last().copied());
     if r.ramp.iter().any(|s| !s.pass) {
         assert!(!r.ramp.last().unwrap().pass);
@@ -119,7 +147,12 @@ fn faulty_double(drop_every: u64, dup_every: u64) -> SocketAddr {
                                 let _ = otx.send(format!(":double 001 {nick} :hi\r\n"));
                             }
                             (Some("JOIN"), Some(r)) => {
-                                rooms.lock().unwrap().entry(r.to_owned()).or_default().push((id, otx.clone()));
+                                rooms
+                                    .lock()
+                                    .unwrap()
+                                    .entry(r.to_owned())
+                                    .or_default()
+                                    .push((id, otx.clone()));
                                 let _ = otx.send(format!(":{nick}!u@h JOIN {r}\r\n"));
                             }
                             (Some("PRIVMSG"), Some(r)) => {
@@ -161,7 +194,10 @@ fn loss_is_reported_against_a_dropping_server() {
     assert!(s.lost > 0, "a server dropping 1 in 7 must show loss: {r}");
     assert_eq!(s.lost, s.expected - s.delivered);
     // Roughly one in seven deliveries is gone.
-    assert!(s.lost * 10 > s.expected / 10 && s.lost < s.expected / 3, "{r}");
+    assert!(
+        s.lost * 10 > s.expected / 10 && s.lost < s.expected / 3,
+        "{r}"
+    );
     assert!(s.gaps > 0, "{r}");
     assert!(!s.pass);
 }
@@ -175,13 +211,19 @@ fn duplicates_are_reported_against_a_repeating_server() {
     assert!(s.sent > 0);
     assert_eq!(s.lost, 0, "{r}");
     assert_eq!(s.delivered, s.expected, "{r}");
-    assert!(s.duplicates > 0, "a server repeating 1 in 5 must show duplicates: {r}");
+    assert!(
+        s.duplicates > 0,
+        "a server repeating 1 in 5 must show duplicates: {r}"
+    );
 }
 
 #[test]
 fn unreachable_server_is_an_error_not_a_hang() {
     // Bind then drop: nothing listens on this port any more.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut cfg = small_load(addr);
     cfg.clients = 20;
     cfg.rooms = 2;

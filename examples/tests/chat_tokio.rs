@@ -82,7 +82,8 @@ fn stats_count_what_happened() {
         let mut a = common::TestClient::register(addr, "a").await;
         let mut b = common::TestClient::connect(addr).await;
         assert_eq!(b.read_to_eof().await.len(), 1);
-        a.send_raw(format!("{}\n", "q".repeat(700)).as_bytes()).await;
+        a.send_raw(format!("{}\n", "q".repeat(700)).as_bytes())
+            .await;
         a.sync("s").await;
         assert_eq!(stats.connections(), 1);
     });

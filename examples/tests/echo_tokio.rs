@@ -45,7 +45,10 @@ fn loadgen_measures_round_trips() {
     assert_eq!((r.connections, r.connect_failures), (50, 0), "{r}");
     assert!(r.round_trips > 0, "{r}");
     assert_eq!((r.mismatches, r.io_errors), (0, 0), "{r}");
-    assert!(r.p50_us > 0.0 && r.p50_us <= r.p99_us && r.p99_us <= r.p999_us && r.p999_us <= r.max_us, "{r}");
+    assert!(
+        r.p50_us > 0.0 && r.p50_us <= r.p99_us && r.p99_us <= r.p999_us && r.p999_us <= r.max_us,
+        "{r}"
+    );
     assert_eq!(s.stats().accepted(), 50);
     // Every measured round trip moved 64 bytes each way (plus warmup).
     assert!(s.stats().bytes() >= r.round_trips * 64);

@@ -9,7 +9,8 @@ use pinstack_examples::flags::{exit_with, Flags};
 
 fn main() {
     let usage = format!("usage: chat_load --addr ADDR [flags]\n\n{LOAD_FLAGS_HELP}");
-    let config = LoadConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
+    let config =
+        LoadConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
     match load::run(&config) {
         Ok(report) => {
             print!("{report}");

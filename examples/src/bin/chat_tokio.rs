@@ -10,7 +10,8 @@ use pinstack_examples::{raise_nofile_limit, Shutdown};
 
 fn main() {
     let usage = format!("usage: chat_tokio [flags]\n\n{CHAT_FLAGS_HELP}");
-    let config = ChatConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
+    let config =
+        ChatConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
     match raise_nofile_limit() {
         Ok(l) => eprintln!("chat_tokio: {l}"),
         Err(e) => eprintln!("chat_tokio: cannot raise RLIMIT_NOFILE: {e}"),
@@ -18,7 +19,10 @@ fn main() {
     let shutdown = Shutdown::new();
     let workers = config.workers;
     let r = tokio_server::run(&config, &shutdown, |addr| {
-        println!("listening on {addr} pid {} workers {workers}", std::process::id());
+        println!(
+            "listening on {addr} pid {} workers {workers}",
+            std::process::id()
+        );
     });
     if let Err(e) = r {
         eprintln!("chat_tokio: {e}");

@@ -8,14 +8,18 @@ use pinstack_examples::{raise_nofile_limit, Shutdown};
 
 fn main() {
     let usage = format!("usage: echo_tokio [flags]\n\n{ECHO_FLAGS_HELP}");
-    let config = EchoConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
+    let config =
+        EchoConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
     match raise_nofile_limit() {
         Ok(l) => eprintln!("echo_tokio: {l}"),
         Err(e) => eprintln!("echo_tokio: cannot raise RLIMIT_NOFILE: {e}"),
     }
     let workers = config.workers;
     let r = tokio_server::run(&config, &Shutdown::new(), |addr| {
-        println!("listening on {addr} pid {} workers {workers}", std::process::id());
+        println!(
+            "listening on {addr} pid {} workers {workers}",
+            std::process::id()
+        );
     });
     if let Err(e) = r {
         eprintln!("echo_tokio: {e}");

@@ -6,7 +6,8 @@ use pinstack_examples::flags::{exit_with, Flags};
 
 fn main() {
     let usage = format!("usage: loadgen --addr ADDR [flags]\n\n{ECHO_LOAD_FLAGS_HELP}");
-    let config = EchoLoadConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
+    let config =
+        EchoLoadConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
     match load::run(&config) {
         Ok(r) => {
             println!("{r}");

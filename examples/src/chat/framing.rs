@@ -68,7 +68,10 @@ impl LineFramer {
     ///
     /// If `n` is larger than the spare space last handed out.
     pub fn commit(&mut self, n: usize) {
-        assert!(self.end + n <= self.buf.len(), "commit past the spare space");
+        assert!(
+            self.end + n <= self.buf.len(),
+            "commit past the spare space"
+        );
         self.end += n;
     }
 
@@ -140,7 +143,14 @@ mod tests {
     fn crlf_and_bare_lf() {
         let mut f = LineFramer::new(512);
         let out = feed(&mut f, b"NICK a\r\nUSER b\nPING x\r\npartial");
-        assert_eq!(out, vec![Ok(b"NICK a".to_vec()), Ok(b"USER b".to_vec()), Ok(b"PING x".to_vec())]);
+        assert_eq!(
+            out,
+            vec![
+                Ok(b"NICK a".to_vec()),
+                Ok(b"USER b".to_vec()),
+                Ok(b"PING x".to_vec())
+            ]
+        );
         assert!(f.has_partial());
         let out = feed(&mut f, b" line\r\n");
         assert_eq!(out, vec![Ok(b"partial line".to_vec())]);
@@ -179,7 +189,12 @@ mod tests {
         }
         assert_eq!(
             out,
-            vec![Ok(b"ab".to_vec()), Ok(b"cd".to_vec()), Err(()), Ok(b"ok".to_vec())]
+            vec![
+                Ok(b"ab".to_vec()),
+                Ok(b"cd".to_vec()),
+                Err(()),
+                Ok(b"ok".to_vec())
+            ]
         );
     }
 }

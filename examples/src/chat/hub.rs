@@ -122,11 +122,16 @@ pub(crate) struct NickInUse;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NoSuchNick;
 
+/// One shard of the nick registry: folded nick -> holder.
+type NickShard<O> = Mutex<HashMap<Box<str>, NickEntry<O>>>;
+/// One shard of the room table: folded name -> room.
+type RoomShard<O> = RwLock<HashMap<Box<str>, Arc<Room<O>>>>;
+
 /// The shared state of one chat server (see the module docs).
 pub struct Hub<O: Outbox> {
     cfg: HubConfig,
-    nicks: Box<[Mutex<HashMap<Box<str>, NickEntry<O>>>]>,
-    rooms: Box<[RwLock<HashMap<Box<str>, Arc<Room<O>>>>]>,
+    nicks: Box<[NickShard<O>]>,
+    rooms: Box<[RoomShard<O>]>,
     next_id: AtomicU64,
     registered: AtomicUsize,
     room_count: AtomicUsize,
@@ -369,7 +374,13 @@ impl<O: Outbox> Hub<O> {
 
     /// Renames member `id` in `rooms` and sends `line` (NICK) once to every
     /// other member of any of them.
-    pub(crate) fn rename(&self, rooms: &[Arc<Room<O>>], id: ClientId, nick: &Arc<str>, line: &Line) {
+    pub(crate) fn rename(
+        &self,
+        rooms: &[Arc<Room<O>>],
+        id: ClientId,
+        nick: &Arc<str>,
+        line: &Line,
+    ) {
         let mut told: HashSet<ClientId> = HashSet::new();
         told.insert(id);
         for room in rooms {
@@ -426,7 +437,12 @@ impl<O: Outbox> Hub<O> {
         let m = room.read();
         for member in m.map.values() {
             if !list.is_empty() && list.len() + 1 + member.nick.len() > budget {
-                let l = buf.format(Some(server), reply::RPL_NAMREPLY, &[to, "=", &room.name], Some(&list));
+                let l = buf.format(
+                    Some(server),
+                    reply::RPL_NAMREPLY,
+                    &[to, "=", &room.name],
+                    Some(&list),
+                );
                 out.push(Line::from(l));
                 list.clear();
             }
@@ -437,7 +453,12 @@ impl<O: Outbox> Hub<O> {
         }
         drop(m);
         if !list.is_empty() {
-            let l = buf.format(Some(server), reply::RPL_NAMREPLY, &[to, "=", &room.name], Some(&list));
+            let l = buf.format(
+                Some(server),
+                reply::RPL_NAMREPLY,
+                &[to, "=", &room.name],
+                Some(&list),
+            );
             out.push(Line::from(l));
         }
         out

@@ -360,7 +360,10 @@ mod tests {
     #[test]
     fn parses_commands_and_params() {
         let m = parse(b"NICK alice").unwrap();
-        assert_eq!((m.prefix(), m.command(), m.params()), (None, "NICK", &["alice"][..]));
+        assert_eq!(
+            (m.prefix(), m.command(), m.params()),
+            (None, "NICK", &["alice"][..])
+        );
         let m = parse(b"USER a 0 * :Alice Liddell\r").unwrap();
         assert_eq!(m.params(), ["a", "0", "*", "Alice Liddell"]);
         let m = parse(b"join #a,#b").unwrap();
@@ -408,7 +411,10 @@ mod tests {
     #[test]
     fn tags_are_skipped() {
         let m = parse(b"@time=x;a=b :p PING :t").unwrap();
-        assert_eq!((m.prefix(), m.command(), m.params()), (Some("p"), "PING", &["t"][..]));
+        assert_eq!(
+            (m.prefix(), m.command(), m.params()),
+            (Some("p"), "PING", &["t"][..])
+        );
     }
 
     #[test]
@@ -417,10 +423,14 @@ mod tests {
         write_message(&mut v, Some("srv"), "001", &["bob"], Some("Welcome bob")).unwrap();
         assert_eq!(v, b":srv 001 bob :Welcome bob\r\n");
         let mut v = Vec::new();
-        Message::new(None, "PING", &["tok"]).write_to(&mut v).unwrap();
+        Message::new(None, "PING", &["tok"])
+            .write_to(&mut v)
+            .unwrap();
         assert_eq!(v, b"PING tok\r\n");
         let mut v = Vec::new();
-        Message::new(None, "PRIVMSG", &["#r", "a b"]).write_to(&mut v).unwrap();
+        Message::new(None, "PRIVMSG", &["#r", "a b"])
+            .write_to(&mut v)
+            .unwrap();
         assert_eq!(v, b"PRIVMSG #r :a b\r\n");
     }
 
@@ -428,7 +438,9 @@ mod tests {
     fn linebuf_truncates_trailing_only() {
         let mut b = LineBuf::new();
         let text = "x".repeat(600);
-        let line = b.format(Some("n!u@h"), "PRIVMSG", &["#room"], Some(&text)).to_vec();
+        let line = b
+            .format(Some("n!u@h"), "PRIVMSG", &["#room"], Some(&text))
+            .to_vec();
         assert_eq!(line.len(), MAX_LINE);
         assert!(line.starts_with(b":n!u@h PRIVMSG #room :xxx"));
         assert!(line.ends_with(b"x\r\n"));
@@ -440,7 +452,9 @@ mod tests {
     fn linebuf_as_writer_refuses_overflow() {
         let mut b = LineBuf::new();
         let long = "y".repeat(600);
-        let err = Message::new(None, "X", &[&long]).write_to(&mut b).unwrap_err();
+        let err = Message::new(None, "X", &[&long])
+            .write_to(&mut b)
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WriteZero);
     }
 }

@@ -78,10 +78,18 @@ fn valid_channel(c: &str, max: usize) -> bool {
     c.len() >= 2
         && c.len() <= max
         && c.starts_with('#')
-        && !c.bytes().any(|b| b == b' ' || b == b',' || b == 7 || b == b':' || b < 32)
+        && !c
+            .bytes()
+            .any(|b| b == b' ' || b == b',' || b == 7 || b == b':' || b < 32)
 }
 
-fn line(buf: &mut LineBuf, prefix: Option<&str>, cmd: &str, middle: &[&str], trailing: Option<&str>) -> Line {
+fn line(
+    buf: &mut LineBuf,
+    prefix: Option<&str>,
+    cmd: &str,
+    middle: &[&str],
+    trailing: Option<&str>,
+) -> Line {
     Line::from(buf.format(prefix, cmd, middle, trailing))
 }
 
@@ -131,13 +139,25 @@ impl<O: Outbox> Session<O> {
         let n = middle.len().min(3);
         params[1..=n].copy_from_slice(&middle[..n]);
         let mut buf = LineBuf::new();
-        let l = line(&mut buf, Some(&hub.config().server_name), code, &params[..=n], Some(trailing));
+        let l = line(
+            &mut buf,
+            Some(&hub.config().server_name),
+            code,
+            &params[..=n],
+            Some(trailing),
+        );
         self.send(hub, &l);
     }
 
     fn notice(&self, hub: &Hub<O>, text: &str) {
         let mut buf = LineBuf::new();
-        let l = line(&mut buf, Some(&hub.config().server_name), "NOTICE", &[self.target()], Some(text));
+        let l = line(
+            &mut buf,
+            Some(&hub.config().server_name),
+            "NOTICE",
+            &[self.target()],
+            Some(text),
+        );
         self.send(hub, &l);
     }
 
@@ -171,7 +191,9 @@ impl<O: Outbox> Session<O> {
             b"PING" => self.cmd_ping(hub, &msg),
             b"PONG" => {}
             b"QUIT" => return self.cmd_quit(hub, &msg),
-            _ if !self.registered => self.numeric(hub, ERR_NOTREGISTERED, &[], "You have not registered"),
+            _ if !self.registered => {
+                self.numeric(hub, ERR_NOTREGISTERED, &[], "You have not registered")
+            }
             b"JOIN" => self.cmd_join(hub, &msg),
             b"PART" => self.cmd_part(hub, &msg),
             b"PRIVMSG" => self.cmd_privmsg(hub, &msg, "PRIVMSG"),
@@ -283,9 +305,19 @@ impl<O: Outbox> Session<O> {
         let user: String = msg.params()[0]
             .chars()
             .take(10)
-            .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        self.user = Some(if user.is_empty() { "user".into() } else { user.into() });
+        self.user = Some(if user.is_empty() {
+            "user".into()
+        } else {
+            user.into()
+        });
         self.try_register(hub);
     }
 
@@ -313,10 +345,21 @@ impl<O: Outbox> Session<O> {
             &[],
             &format!("Welcome to the {} IRC network {}", c.network, self.prefix),
         );
-        self.numeric(hub, RPL_YOURHOST, &[], &format!("Your host is {s}, running version {VERSION}"));
+        self.numeric(
+            hub,
+            RPL_YOURHOST,
+            &[],
+            &format!("Your host is {s}, running version {VERSION}"),
+        );
         self.numeric(hub, RPL_CREATED, &[], "This server was created at startup");
         let mut buf = LineBuf::new();
-        let l = line(&mut buf, Some(s), RPL_MYINFO, &[self.target(), s, VERSION, "i", "n"], None);
+        let l = line(
+            &mut buf,
+            Some(s),
+            RPL_MYINFO,
+            &[self.target(), s, VERSION, "i", "n"],
+            None,
+        );
         self.send(hub, &l);
         let tokens = [
             "CHANTYPES=#".to_owned(),
@@ -328,7 +371,13 @@ impl<O: Outbox> Session<O> {
         ];
         let mut middle: Vec<&str> = vec![self.target()];
         middle.extend(tokens.iter().map(String::as_str));
-        let l = line(&mut buf, Some(s), RPL_ISUPPORT, &middle, Some("are supported by this server"));
+        let l = line(
+            &mut buf,
+            Some(s),
+            RPL_ISUPPORT,
+            &middle,
+            Some("are supported by this server"),
+        );
         self.send(hub, &l);
         self.numeric(hub, ERR_NOMOTD, &[], "MOTD File is missing");
     }
@@ -342,7 +391,13 @@ impl<O: Outbox> Session<O> {
         } else if sub.eq_ignore_ascii_case("LIST") {
             line(&mut buf, Some(s), "CAP", &[self.target(), "LIST"], Some(""))
         } else if sub.eq_ignore_ascii_case("REQ") {
-            line(&mut buf, Some(s), "CAP", &[self.target(), "NAK"], Some(msg.param(1).unwrap_or("")))
+            line(
+                &mut buf,
+                Some(s),
+                "CAP",
+                &[self.target(), "NAK"],
+                Some(msg.param(1).unwrap_or("")),
+            )
         } else if sub.eq_ignore_ascii_case("END") {
             return;
         } else {
@@ -389,7 +444,9 @@ impl<O: Outbox> Session<O> {
             }
             return;
         }
-        let Some(nick) = self.nick.clone() else { return };
+        let Some(nick) = self.nick.clone() else {
+            return;
+        };
         for name in list.split(',').filter(|n| !n.is_empty()) {
             if !valid_channel(name, hub.config().channel_len) {
                 self.numeric(hub, ERR_NOSUCHCHANNEL, &[name], "No such channel");
@@ -399,7 +456,12 @@ impl<O: Outbox> Session<O> {
                 continue;
             }
             if self.rooms.len() >= hub.config().max_rooms_per_client {
-                self.numeric(hub, ERR_TOOMANYCHANNELS, &[name], "You have joined too many channels");
+                self.numeric(
+                    hub,
+                    ERR_TOOMANYCHANNELS,
+                    &[name],
+                    "You have joined too many channels",
+                );
                 continue;
             }
             let prefix = &self.prefix;
@@ -447,7 +509,12 @@ impl<O: Outbox> Session<O> {
         let quiet = kind == "NOTICE"; // RFC: never reply to a NOTICE
         let Some(targets) = msg.param(0) else {
             if !quiet {
-                self.numeric(hub, ERR_NORECIPIENT, &[], &format!("No recipient given ({kind})"));
+                self.numeric(
+                    hub,
+                    ERR_NORECIPIENT,
+                    &[],
+                    &format!("No recipient given ({kind})"),
+                );
             }
             return;
         };
@@ -469,11 +536,22 @@ impl<O: Outbox> Session<O> {
             if target.starts_with('#') {
                 if let Some(i) = self.joined(target) {
                     let room = &self.rooms[i];
-                    let l = line(&mut buf, Some(&self.prefix), kind, &[room.name()], Some(text));
+                    let l = line(
+                        &mut buf,
+                        Some(&self.prefix),
+                        kind,
+                        &[room.name()],
+                        Some(text),
+                    );
                     hub.broadcast(room, self.id, &l);
                 } else if !quiet {
                     match hub.find_room(target) {
-                        Some(_) => self.numeric(hub, ERR_CANNOTSENDTOCHAN, &[target], "Cannot send to channel"),
+                        Some(_) => self.numeric(
+                            hub,
+                            ERR_CANNOTSENDTOCHAN,
+                            &[target],
+                            "Cannot send to channel",
+                        ),
                         None => self.numeric(hub, ERR_NOSUCHCHANNEL, &[target], "No such channel"),
                     }
                 }
@@ -511,7 +589,13 @@ impl<O: Outbox> Session<O> {
         if target.starts_with('#') {
             match hub.find_room(target) {
                 Some(room) if msg.params().len() == 1 => {
-                    let l = line(&mut buf, Some(s), RPL_CHANNELMODEIS, &[self.target(), room.name(), "+n"], None);
+                    let l = line(
+                        &mut buf,
+                        Some(s),
+                        RPL_CHANNELMODEIS,
+                        &[self.target(), room.name(), "+n"],
+                        None,
+                    );
                     self.send(hub, &l);
                 }
                 Some(_) => {} // mode changes are not supported; ignored
@@ -523,7 +607,12 @@ impl<O: Outbox> Session<O> {
                 self.send(hub, &l);
             }
         } else {
-            self.numeric(hub, ERR_USERSDONTMATCH, &[], "Cant change mode for other users");
+            self.numeric(
+                hub,
+                ERR_USERSDONTMATCH,
+                &[],
+                "Cant change mode for other users",
+            );
         }
     }
 }

@@ -27,11 +27,36 @@ macro_rules! counter {
 }
 
 impl ServerStats {
-    counter!(accepted, bump_accepted, accepted, "Connections accepted so far.");
-    counter!(refused, bump_refused, refused, "Connections refused because `max_clients` were connected.");
-    counter!(sendq_exceeded, bump_sendq_exceeded, sendq_exceeded, "Clients dropped because their outbound queue overflowed.");
-    counter!(ping_timeouts, bump_ping_timeouts, ping_timeouts, "Clients dropped for not answering a PING.");
-    counter!(lines_too_long, bump_lines_too_long, lines_too_long, "Input lines refused as too long (417).");
+    counter!(
+        accepted,
+        bump_accepted,
+        accepted,
+        "Connections accepted so far."
+    );
+    counter!(
+        refused,
+        bump_refused,
+        refused,
+        "Connections refused because `max_clients` were connected."
+    );
+    counter!(
+        sendq_exceeded,
+        bump_sendq_exceeded,
+        sendq_exceeded,
+        "Clients dropped because their outbound queue overflowed."
+    );
+    counter!(
+        ping_timeouts,
+        bump_ping_timeouts,
+        ping_timeouts,
+        "Clients dropped for not answering a PING."
+    );
+    counter!(
+        lines_too_long,
+        bump_lines_too_long,
+        lines_too_long,
+        "Input lines refused as too long (417)."
+    );
 
     /// Connections open right now (until both their reader and writer end).
     pub fn connections(&self) -> usize {
@@ -41,7 +66,9 @@ impl ServerStats {
     /// Counts a connection in if fewer than `max` are open.
     pub(crate) fn try_open(&self, max: usize) -> bool {
         self.connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .is_ok()
     }
 

@@ -75,7 +75,11 @@ impl Outbox for TokioOutbox {
 
     fn close(&self, farewell: Line) {
         if !self.ctl.closed.swap(true, Ordering::AcqRel) {
-            *self.ctl.farewell.lock().unwrap_or_else(PoisonError::into_inner) = Some(farewell);
+            *self
+                .ctl
+                .farewell
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(farewell);
             self.ctl.wake_writer.notify_one();
             self.ctl.wake_reader.notify_one();
         }
@@ -193,7 +197,11 @@ pub fn spawn(config: ChatConfig) -> io::Result<ServerHandle> {
 ///
 /// The runtime, bind or listen error (accept errors are logged and
 /// retried, never fatal).
-pub fn run(config: &ChatConfig, shutdown: &Shutdown, ready: impl FnOnce(SocketAddr)) -> io::Result<()> {
+pub fn run(
+    config: &ChatConfig,
+    shutdown: &Shutdown,
+    ready: impl FnOnce(SocketAddr),
+) -> io::Result<()> {
     run_with_stats(config, shutdown, Arc::new(ServerStats::default()), ready)
 }
 
@@ -278,12 +286,12 @@ pub async fn serve(
 
 /// Out of descriptors or memory: say so and back off instead of spinning.
 async fn accept_error(e: io::Error) {
-    match e.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-            eprintln!("chat: accept: {e}; raise RLIMIT_NOFILE or lower --max-clients; retrying in 50 ms");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        _ => {} // the peer gave up (ECONNABORTED and the like)
+    // Other errors mean the peer gave up (ECONNABORTED and the like): ignore.
+    if let Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) = e.raw_os_error() {
+        eprintln!(
+            "chat: accept: {e}; raise RLIMIT_NOFILE or lower --max-clients; retrying in 50 ms"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -301,7 +309,10 @@ impl Conn {
         let (tx, rx) = mpsc::channel(self.config.sendq);
         let ctl = Arc::new(ConnCtl::default());
         let writer = tokio::spawn(write_loop(wr, rx, ctl.clone(), self.config.close_grace));
-        let outbox = TokioOutbox { tx, ctl: ctl.clone() };
+        let outbox = TokioOutbox {
+            tx,
+            ctl: ctl.clone(),
+        };
         let host = peer.ip().to_string();
         let mut session = Session::new(&self.hub, outbox, &host);
         let reason = self.read_loop(rd, &mut session, &ctl).await;
@@ -311,7 +322,12 @@ impl Conn {
     }
 
     /// Reads until the client leaves or must leave; returns the QUIT reason.
-    async fn read_loop(&mut self, mut rd: OwnedReadHalf, session: &mut Session<TokioOutbox>, ctl: &ConnCtl) -> String {
+    async fn read_loop(
+        &mut self,
+        mut rd: OwnedReadHalf,
+        session: &mut Session<TokioOutbox>,
+        ctl: &ConnCtl,
+    ) -> String {
         let hub = &*self.hub;
         let idle = self.config.ping_interval;
         let mut framer = LineFramer::new(self.config.max_line);
@@ -382,7 +398,12 @@ impl Conn {
 
 /// Drains the queue into the socket with vectored writes (no copy of the
 /// shared lines); see the module docs for the close protocol.
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Line>, ctl: Arc<ConnCtl>, grace: Duration) {
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Line>,
+    ctl: Arc<ConnCtl>,
+    grace: Duration,
+) {
     let mut batch: Vec<Line> = Vec::with_capacity(BATCH);
     let mut offset = 0; // bytes of batch[0] already written
     loop {
@@ -448,8 +469,15 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Line>, ctl: A
     // Aborted (SendQ exceeded): finish the line in flight so the farewell
     // starts a line, drop everything queued, say goodbye, close.
     rx.close();
-    let farewell = ctl.farewell.lock().unwrap_or_else(PoisonError::into_inner).take();
-    let mut tail: Vec<u8> = batch.first().map(|l| l[offset..].to_vec()).unwrap_or_default();
+    let farewell = ctl
+        .farewell
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let mut tail: Vec<u8> = batch
+        .first()
+        .map(|l| l[offset..].to_vec())
+        .unwrap_or_default();
     if let Some(f) = farewell {
         tail.extend_from_slice(&f);
     }

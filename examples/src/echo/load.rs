@@ -91,7 +91,9 @@ impl EchoLoadConfig {
             }
         }
         if !have_addr {
-            return Err(FlagError::Invalid("--addr is required (the echo server's address)".into()));
+            return Err(FlagError::Invalid(
+                "--addr is required (the echo server's address)".into(),
+            ));
         }
         if c.connections == 0 || c.workers == 0 || c.connect_concurrency == 0 {
             return Err(FlagError::Invalid(
@@ -99,7 +101,9 @@ impl EchoLoadConfig {
             ));
         }
         if !(16..=65536).contains(&c.msg_size) {
-            return Err(FlagError::Invalid("--size must be between 16 and 65536".into()));
+            return Err(FlagError::Invalid(
+                "--size must be between 16 and 65536".into(),
+            ));
         }
         Ok(c)
     }

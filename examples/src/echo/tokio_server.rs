@@ -66,7 +66,9 @@ impl EchoConfig {
             }
         }
         if c.workers == 0 || c.buf_size == 0 {
-            return Err(FlagError::Invalid("--workers and --buf must be at least 1".into()));
+            return Err(FlagError::Invalid(
+                "--workers and --buf must be at least 1".into(),
+            ));
         }
         Ok(c)
     }
@@ -195,7 +197,11 @@ pub fn spawn(config: EchoConfig) -> io::Result<EchoHandle> {
 /// # Errors
 ///
 /// The runtime, bind or listen error.
-pub fn run(config: &EchoConfig, shutdown: &Shutdown, ready: impl FnOnce(SocketAddr)) -> io::Result<()> {
+pub fn run(
+    config: &EchoConfig,
+    shutdown: &Shutdown,
+    ready: impl FnOnce(SocketAddr),
+) -> io::Result<()> {
     run_with_stats(config, shutdown, Arc::new(EchoStats::default()), ready)
 }
 
@@ -227,7 +233,12 @@ fn run_with_stats(
     r
 }
 
-async fn serve(listener: TcpListener, buf_size: usize, shutdown: Shutdown, stats: Arc<EchoStats>) -> io::Result<()> {
+async fn serve(
+    listener: TcpListener,
+    buf_size: usize,
+    shutdown: Shutdown,
+    stats: Arc<EchoStats>,
+) -> io::Result<()> {
     let mut stop = shutdown.subscribe();
     loop {
         tokio::select! {

@@ -23,8 +23,14 @@ pub async fn numerics_over_the_wire(f: &dyn ChatServerFactory) {
     }
     assert_eq!(codes, ["001", "002", "003", "004", "005", "422"]);
     c.send("JOIN #Room").await;
-    assert_eq!(c.next_line().await.unwrap(), ":al!alice@127.0.0.1 JOIN #Room");
-    assert_eq!(c.next_line().await.unwrap(), ":pinstack.chat 353 al = #Room :al");
+    assert_eq!(
+        c.next_line().await.unwrap(),
+        ":al!alice@127.0.0.1 JOIN #Room"
+    );
+    assert_eq!(
+        c.next_line().await.unwrap(),
+        ":pinstack.chat 353 al = #Room :al"
+    );
     assert_eq!(command_of(&c.next_line().await.unwrap()), "366");
     let mut d = TestClient::connect(addr).await;
     d.send("NICK AL").await;
@@ -47,7 +53,11 @@ pub async fn numerics_over_the_wire(f: &dyn ChatServerFactory) {
 /// `clients` clients in `rooms` rooms each send `per_client` messages; every
 /// member receives every other member's messages, in order, and never its
 /// own.
-pub async fn many_clients_delivery_and_order(f: &dyn ChatServerFactory, clients: usize, rooms: usize) {
+pub async fn many_clients_delivery_and_order(
+    f: &dyn ChatServerFactory,
+    clients: usize,
+    rooms: usize,
+) {
     let per_client = 5;
     let server = f.start(test_config());
     let addr = server.addr();
@@ -68,8 +78,13 @@ pub async fn many_clients_delivery_and_order(f: &dyn ChatServerFactory, clients:
             let mut next = vec![0usize; clients];
             let mut got = 0;
             while got < want {
-                let l = c.next_line().await.expect("connection closed before all messages arrived");
-                let Some(text) = l.split_once(" PRIVMSG ").map(|(_, r)| r) else { continue };
+                let l = c
+                    .next_line()
+                    .await
+                    .expect("connection closed before all messages arrived");
+                let Some(text) = l.split_once(" PRIVMSG ").map(|(_, r)| r) else {
+                    continue;
+                };
                 let (target, body) = text.split_once(" :").unwrap();
                 assert_eq!(target, room);
                 let mut it = body.split(' ').skip(1);
@@ -82,7 +97,12 @@ pub async fn many_clients_delivery_and_order(f: &dyn ChatServerFactory, clients:
                 got += 1;
             }
             // Nothing more than expected: a PING round trip flushes the rest.
-            let extra: Vec<String> = c.sync("done").await.into_iter().filter(|l| l.contains(" PRIVMSG ")).collect();
+            let extra: Vec<String> = c
+                .sync("done")
+                .await
+                .into_iter()
+                .filter(|l| l.contains(" PRIVMSG "))
+                .collect();
             assert!(extra.is_empty(), "duplicates: {extra:?}");
             got
         }));
@@ -133,7 +153,8 @@ pub async fn slow_consumer_is_dropped(f: &dyn ChatServerFactory) {
     });
     let mut sent = 0u64;
     while !reader.is_finished() {
-        let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(50), window.acquire()).await else {
+        let Ok(Ok(p)) = tokio::time::timeout(Duration::from_millis(50), window.acquire()).await
+        else {
             continue;
         };
         p.forget();
@@ -144,14 +165,22 @@ pub async fn slow_consumer_is_dropped(f: &dyn ChatServerFactory) {
     let (mut b, received) = reader.await.unwrap();
     // The room still flows after the drop.
     a.send(&format!("PRIVMSG #r :{sent} after")).await;
-    let l = b.expect(|l| l.contains(" PRIVMSG #r ") && l.ends_with(" after")).await;
+    let l = b
+        .expect(|l| l.contains(" PRIVMSG #r ") && l.ends_with(" after"))
+        .await;
     assert!(l.contains(&format!(":{sent} after")), "{l}");
     assert!(received <= sent);
     // The slow client now reads: queued data, then the farewell, then EOF.
     let lines = slow.read_to_eof().await;
-    assert_eq!(lines.last().map(String::as_str), Some("ERROR :SendQ exceeded"));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("ERROR :SendQ exceeded")
+    );
     let relayed = lines.iter().filter(|l| l.contains(" PRIVMSG ")).count() as u64;
-    assert!(relayed < sent, "slow client got everything ({relayed} of {sent}): it was not slow");
+    assert!(
+        relayed < sent,
+        "slow client got everything ({relayed} of {sent}): it was not slow"
+    );
     for l in &lines[..lines.len() - 1] {
         assert!(!l.starts_with("ERROR"), "{l}");
     }
@@ -170,7 +199,10 @@ pub async fn oversized_line_gets_417(f: &dyn ChatServerFactory) {
     let long = format!("PRIVMSG #r :{}\r\n", "y".repeat(600));
     a.send_raw(long.as_bytes()).await;
     let seen = a.sync("one").await;
-    assert_eq!(seen.iter().map(|l| command_of(l)).collect::<Vec<_>>(), ["417"]);
+    assert_eq!(
+        seen.iter().map(|l| command_of(l)).collect::<Vec<_>>(),
+        ["417"]
+    );
     // 1 MiB without a newline, then the newline.
     let chunk = vec![b'z'; 64 * 1024];
     for _ in 0..16 {
@@ -178,7 +210,10 @@ pub async fn oversized_line_gets_417(f: &dyn ChatServerFactory) {
     }
     a.send_raw(b"\r\n").await;
     let seen = a.sync("two").await;
-    assert_eq!(seen.iter().map(|l| command_of(l)).collect::<Vec<_>>(), ["417"]);
+    assert_eq!(
+        seen.iter().map(|l| command_of(l)).collect::<Vec<_>>(),
+        ["417"]
+    );
     // Exactly 512 bytes with CRLF is fine and relayed.
     let head = "PRIVMSG #r :";
     let fits = format!("{head}{}\r\n", "w".repeat(512 - head.len() - 2));
@@ -202,7 +237,9 @@ pub async fn client_vanishing_mid_line(f: &dyn ChatServerFactory) {
     c.join("#r").await;
     c.send_raw(b"PRIVMSG #r :half a li").await;
     drop(c);
-    let l = a.expect(|l| l.starts_with(":carol!") && l.contains(" QUIT ")).await;
+    let l = a
+        .expect(|l| l.starts_with(":carol!") && l.contains(" QUIT "))
+        .await;
     assert!(l.ends_with(":Connection closed"), "{l}");
     b.send("PRIVMSG #r :still here").await;
     let l = a.expect(|l| l.contains(" PRIVMSG ")).await;
@@ -226,7 +263,10 @@ pub async fn invalid_utf8_gets_a_reply(f: &dyn ChatServerFactory) {
     a.send_raw(b"PRIVMSG #r :caf\xe9 \xff\r\n").await;
     let seen = a.sync("u").await;
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].starts_with(":pinstack.chat NOTICE alice :") && seen[0].contains("UTF-8"), "{seen:?}");
+    assert!(
+        seen[0].starts_with(":pinstack.chat NOTICE alice :") && seen[0].contains("UTF-8"),
+        "{seen:?}"
+    );
     a.send("PRIVMSG #r :café ok").await;
     let l = b.expect(|l| l.contains(" PRIVMSG ")).await;
     assert!(l.ends_with(":café ok"), "{l}");
@@ -252,9 +292,15 @@ pub async fn idle_ping_and_timeout(f: &dyn ChatServerFactory) {
     }
     // The mute one was pinged, then dropped; the room hears its QUIT.
     let lines = mute.read_to_eof().await;
-    assert!(lines.iter().any(|l| l == "PING :pinstack.chat"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "PING :pinstack.chat"),
+        "{lines:?}"
+    );
     let last = lines.last().unwrap();
-    assert!(last.starts_with("ERROR :Closing Link: 127.0.0.1 (Ping timeout"), "{last}");
+    assert!(
+        last.starts_with("ERROR :Closing Link: 127.0.0.1 (Ping timeout"),
+        "{last}"
+    );
     let quit = polite.expect(|l| l.starts_with(":mute!")).await;
     assert!(quit.contains(" QUIT :Ping timeout"), "{quit}");
     polite.send("PRIVMSG #r :anyone?").await;

@@ -31,10 +31,11 @@ pub trait RunningServer {
 
 /// A config for tests: ephemeral port, 2 workers.
 pub fn test_config() -> ChatConfig {
-    let mut c = ChatConfig::default();
-    c.addr = "127.0.0.1:0".parse().unwrap();
-    c.workers = 2;
-    c
+    ChatConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+        ..ChatConfig::default()
+    }
 }
 
 /// A chat client speaking raw lines.
@@ -46,7 +47,9 @@ pub struct TestClient {
 
 impl TestClient {
     pub async fn connect(addr: SocketAddr) -> Self {
-        let s = TcpStream::connect(addr).await.expect("connect to the chat server");
+        let s = TcpStream::connect(addr)
+            .await
+            .expect("connect to the chat server");
         Self::from_stream(s)
     }
 
@@ -83,7 +86,10 @@ impl TestClient {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.wr.write_all(bytes).await.expect("write to the chat server");
+        self.wr
+            .write_all(bytes)
+            .await
+            .expect("write to the chat server");
     }
 
     /// Sends, but tolerates a server that already closed the connection.
@@ -100,9 +106,15 @@ impl TestClient {
         match r {
             Ok(0) | Err(_) => None,
             Ok(_) => {
-                assert!(buf.ends_with(b"\r\n"), "server line not ended by CRLF: {buf:?}");
+                assert!(
+                    buf.ends_with(b"\r\n"),
+                    "server line not ended by CRLF: {buf:?}"
+                );
                 assert!(buf.len() <= 512, "server line over 512 bytes");
-                Some(String::from_utf8(buf[..buf.len() - 2].to_vec()).expect("server sent invalid UTF-8"))
+                Some(
+                    String::from_utf8(buf[..buf.len() - 2].to_vec())
+                        .expect("server sent invalid UTF-8"),
+                )
             }
         }
     }
@@ -133,7 +145,10 @@ impl TestClient {
         self.send(&format!("PING {token}")).await;
         let mut seen = Vec::new();
         loop {
-            let l = self.next_line().await.expect("connection closed during sync");
+            let l = self
+                .next_line()
+                .await
+                .expect("connection closed during sync");
             if l.contains(" PONG ") && l.ends_with(token) {
                 return seen;
             }

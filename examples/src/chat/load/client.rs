@@ -83,7 +83,10 @@ impl Shared {
     }
 
     fn note_error(&self, e: String) {
-        let mut f = self.first_error.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut f = self
+            .first_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         f.get_or_insert(e);
     }
 }
@@ -137,7 +140,8 @@ pub(crate) async fn run_client(
     sem: Arc<Semaphore>,
 ) {
     let permit = sem.acquire_owned().await;
-    let joined = tokio::time::timeout_at(spec.connect_deadline.into(), connect_and_join(&spec)).await;
+    let joined =
+        tokio::time::timeout_at(spec.connect_deadline.into(), connect_and_join(&spec)).await;
     drop(permit);
     let (mut stream, mut framer) = match joined {
         Ok(Ok(x)) => x,
@@ -264,13 +268,17 @@ async fn handle_lines(
         if m.is("PRIVMSG") {
             if let Some(p) = m.param(1).and_then(parse_payload) {
                 if receiver.accept(p, &shared.tally) == Verdict::Fresh {
-                    shared.hist.record(sys::monotonic_ns().saturating_sub(p.sent_ns));
+                    shared
+                        .hist
+                        .record(sys::monotonic_ns().saturating_sub(p.sent_ns));
                 }
             }
         } else if m.is("PING") {
             let token = m.param(0).unwrap_or("");
             shared.pings.fetch_add(1, Ordering::Relaxed);
-            stream.write_all(format!("PONG :{token}\r\n").as_bytes()).await?;
+            stream
+                .write_all(format!("PONG :{token}\r\n").as_bytes())
+                .await?;
         } else if m.is("ERROR") {
             shared.note_error(format!("server: {}", String::from_utf8_lossy(l)));
         } else if is_error_numeric(m.command()) {

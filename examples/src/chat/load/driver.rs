@@ -73,7 +73,12 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
             nick_prefix: prefix.clone(),
             connect_deadline,
         };
-        tasks.push(tokio::spawn(run_client(spec, shared.clone(), ctl_rx.clone(), sem.clone())));
+        tasks.push(tokio::spawn(run_client(
+            spec,
+            shared.clone(),
+            ctl_rx.clone(),
+            sem.clone(),
+        )));
     }
     drop(ctl_rx);
     // Every client either joins or fails by the deadline (its own timeout).
@@ -219,17 +224,22 @@ async fn phase(
         expected,
         delivered,
         lost,
-        duplicates: t.duplicates.load(Ordering::Relaxed) - dup0 - (t.misrouted.load(Ordering::Relaxed) - mis0),
+        duplicates: t.duplicates.load(Ordering::Relaxed)
+            - dup0
+            - (t.misrouted.load(Ordering::Relaxed) - mis0),
         gaps: t.gaps.load(Ordering::Relaxed) - gaps0,
         misrouted: t.misrouted.load(Ordering::Relaxed) - mis0,
-        deliveries_per_s: delivered as f64 / drained_at.duration_since(start).as_secs_f64().max(1e-9),
+        deliveries_per_s: delivered as f64
+            / drained_at.duration_since(start).as_secs_f64().max(1e-9),
         p50_us: us(shared.hist.quantile(0.5)),
         p99_us: us(p99_ns),
         p999_us: us(shared.hist.quantile(0.999)),
         max_us: us(shared.hist.max()),
         drain: drained_at.saturating_duration_since(end),
         server_cpu: cpu,
-        cpu_us_per_delivery: cpu.filter(|_| delivered > 0).map(|c| c.as_secs_f64() * 1e6 / delivered as f64),
+        cpu_us_per_delivery: cpu
+            .filter(|_| delivered > 0)
+            .map(|c| c.as_secs_f64() * 1e6 / delivered as f64),
         pass: sent > 0 && lost == 0 && Duration::from_nanos(p99_ns) < cfg.p99_limit,
     }
 }

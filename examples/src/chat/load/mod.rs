@@ -30,7 +30,6 @@ use std::time::Duration;
 pub use driver::run;
 pub use report::{LoadReport, PhaseReport};
 
-
 use crate::flags::{FlagError, Flags};
 
 /// A ramp of send rates: `start`, `start + step`, ... for at most `steps`
@@ -163,7 +162,9 @@ impl LoadConfig {
             }
         }
         if !have_addr {
-            return Err(FlagError::Invalid("--addr is required (the chat server's address)".into()));
+            return Err(FlagError::Invalid(
+                "--addr is required (the chat server's address)".into(),
+            ));
         }
         if let Some(i) = interval {
             if i.is_zero() {
@@ -201,7 +202,9 @@ impl LoadConfig {
             return bad("--workers and --connect-concurrency must be at least 1");
         }
         if self.nick_prefix.is_empty()
-            || !self.nick_prefix.starts_with(|c: char| c.is_ascii_alphabetic())
+            || !self
+                .nick_prefix
+                .starts_with(|c: char| c.is_ascii_alphabetic())
             || self.nick_prefix.len() > 20
         {
             return bad("--nick-prefix must start with a letter and be at most 20 bytes");

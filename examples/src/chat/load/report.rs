@@ -84,7 +84,8 @@ pub struct LoadReport {
 }
 
 fn opt<T: fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "na".to_owned(), |v| v.to_string())
+    v.as_ref()
+        .map_or_else(|| "na".to_owned(), |v| v.to_string())
 }
 
 impl fmt::Display for PhaseReport {
@@ -146,7 +147,11 @@ impl fmt::Display for LoadReport {
             writeln!(f, "{r}")?;
         }
         if !self.ramp.is_empty() {
-            writeln!(f, "chat_load peak_msgs_per_s={}", opt(&self.peak_msgs_per_s.map(|v| format!("{v:.0}"))))?;
+            writeln!(
+                f,
+                "chat_load peak_msgs_per_s={}",
+                opt(&self.peak_msgs_per_s.map(|v| format!("{v:.0}")))
+            )?;
         }
         Ok(())
     }

@@ -95,7 +95,11 @@ impl Receiver {
     /// Checks one delivery and updates `tally`.
     pub(crate) fn accept(&mut self, p: Payload, tally: &Tally) -> Verdict {
         tally.received.fetch_add(1, Ordering::Relaxed);
-        if p.sender >= self.clients || p.sender % self.rooms != self.room || p.sender == self.me || p.seq == 0 {
+        if p.sender >= self.clients
+            || p.sender % self.rooms != self.room
+            || p.sender == self.me
+            || p.seq == 0
+        {
             tally.misrouted.fetch_add(1, Ordering::Relaxed);
             // Not a duplicate, but not a valid delivery either: keep
             // `unique` honest by counting it out.
@@ -112,7 +116,9 @@ impl Receiver {
             return Verdict::Duplicate;
         }
         if p.seq > *slot + 1 {
-            tally.gaps.fetch_add(u64::from(p.seq - *slot - 1), Ordering::Relaxed);
+            tally
+                .gaps
+                .fetch_add(u64::from(p.seq - *slot - 1), Ordering::Relaxed);
         }
         *slot = p.seq;
         Verdict::Fresh
@@ -134,7 +140,14 @@ mod tests {
     #[test]
     fn payload_round_trip() {
         let t = payload_text(17, 3, 123_456_789);
-        assert_eq!(parse_payload(&t), Some(Payload { sender: 17, seq: 3, sent_ns: 123_456_789 }));
+        assert_eq!(
+            parse_payload(&t),
+            Some(Payload {
+                sender: 17,
+                seq: 3,
+                sent_ns: 123_456_789
+            })
+        );
         assert_eq!(parse_payload("pl 1 2"), None);
         assert_eq!(parse_payload("pl 1 2 3 4"), None);
         assert_eq!(parse_payload("hello"), None);
