@@ -230,3 +230,28 @@ fn unreachable_server_is_an_error_not_a_hang() {
     let err = load::run(&cfg).unwrap_err();
     assert!(err.to_string().contains("no client could join"), "{err}");
 }
+
+#[test]
+fn hold_keeps_idle_clients_connected_and_answers_pings() {
+    let server = tokio_server::spawn(ChatConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        workers: 2,
+        ping_interval: Duration::from_millis(50),
+        ping_timeout: Duration::from_secs(30),
+        ..ChatConfig::default()
+    })
+    .unwrap();
+    let mut cfg = small_load(server.addr());
+    cfg.clients = 50;
+    cfg.rooms = 5;
+    cfg.duration = Duration::ZERO;
+    cfg.hold = Duration::from_millis(1500);
+    let r = load::run(&cfg).unwrap();
+    assert!(r.steady.is_none() && r.ramp.is_empty());
+    assert_eq!((r.connected, r.held, r.disconnects), (50, 50, 0), "{r}");
+    // Idle for 30 PING intervals: everyone was pinged at least once, and
+    // answered (no ping timeouts, nobody dropped).
+    assert!(r.pings_answered >= 50, "{r}");
+    assert_eq!(server.stats().ping_timeouts(), 0);
+    server.stop().unwrap();
+}

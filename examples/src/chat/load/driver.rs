@@ -113,6 +113,9 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
     // Let the JOIN and NAMES bursts settle before measuring.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_joined = cfg.server_pid.and_then(|p| rss_kib(p).ok());
+    if !cfg.hold.is_zero() {
+        tokio::time::sleep(cfg.hold).await;
+    }
 
     let steady = if cfg.duration.is_zero() {
         None
@@ -140,6 +143,7 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
         }
     }
 
+    let held = shared.alive.load(Ordering::Relaxed);
     let _ = ctl_tx.send(Control::Stop);
     let quit_by = tokio::time::Instant::now() + Duration::from_secs(2);
     for t in tasks {
@@ -161,6 +165,7 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
         disconnects: shared.disconnects.load(Ordering::Relaxed),
         server_errors: shared.server_errors.load(Ordering::Relaxed),
         pings_answered: shared.pings.load(Ordering::Relaxed),
+        held,
         steady,
         ramp: ramp_steps,
         peak_msgs_per_s: peak,

@@ -16,7 +16,10 @@
 //! 4. optionally a ramp: phases at rising rates, each passing if nothing
 //!    was lost and p99 < `p99_limit`; stops at the first failure and reports
 //!    the highest passing rate;
-//! 5. with `--server-pid`: the server's RSS per client and CPU time per
+//! 5. with `--hold`, before any sending, every client stays connected and
+//!    idle (answering PINGs) for that long; `held` counts who is still
+//!    connected at the end of the run;
+//! 6. with `--server-pid`: the server's RSS per client and CPU time per
 //!    delivery over each phase, from `/proc`.
 
 mod client;
@@ -81,6 +84,10 @@ pub struct LoadConfig {
     pub p99_limit: Duration,
     /// Nicknames are this plus the client index (`--nick-prefix`, "c").
     pub nick_prefix: String,
+    /// Keep every client connected and idle this long after joining, before
+    /// any sending phase (`--hold`, default 0): the `chat_hold` workload.
+    /// Clients answer the server's PINGs meanwhile.
+    pub hold: Duration,
 }
 
 impl LoadConfig {
@@ -101,6 +108,7 @@ impl LoadConfig {
             ramp: None,
             p99_limit: Duration::from_millis(100),
             nick_prefix: "c".into(),
+            hold: Duration::ZERO,
         }
     }
 
@@ -148,6 +156,7 @@ impl LoadConfig {
                 "server-pid" => c.server_pid = Some(flags.value(&name)?),
                 "p99-limit" => c.p99_limit = flags.duration(&name)?,
                 "nick-prefix" => c.nick_prefix = flags.value(&name)?,
+                "hold" => c.hold = flags.duration(&name)?,
                 "ramp-start" => {
                     ramp.start = flags.value(&name)?;
                     want_ramp = true;
@@ -214,8 +223,8 @@ impl LoadConfig {
                 return bad("ramp: start, step, steps and step duration must be above zero");
             }
         }
-        if self.duration.is_zero() && self.ramp.is_none() {
-            return bad("nothing to do: --duration is 0 and no ramp was asked for");
+        if self.duration.is_zero() && self.ramp.is_none() && self.hold.is_zero() {
+            return bad("nothing to do: --duration and --hold are 0 and no ramp was asked for");
         }
         Ok(())
     }
@@ -240,4 +249,5 @@ pub const LOAD_FLAGS_HELP: &str = "\
   --source-addrs A,B,...      source addresses (default: automatic 127.0.0.x)
   --connect-concurrency N     connects in flight (default 256)
   --connect-timeout DUR       limit for connecting everyone (default 120s)
-  --nick-prefix P             nicknames are P<index> (default c)";
+  --nick-prefix P             nicknames are P<index> (default c)
+  --hold DUR                  stay connected and idle this long first (default 0)";

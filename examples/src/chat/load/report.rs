@@ -69,6 +69,8 @@ pub struct LoadReport {
     pub server_errors: u64,
     /// Server PINGs answered.
     pub pings_answered: u64,
+    /// Clients still connected at the end of the run (before leaving).
+    pub held: usize,
     /// The steady phase, unless skipped.
     pub steady: Option<PhaseReport>,
     /// Ramp steps run, in order; the last one failed unless all passed.
@@ -123,13 +125,14 @@ impl fmt::Display for LoadReport {
         writeln!(
             f,
             "chat_load clients={} rooms={} connected={} connect_failures={} connect_s={:.2} \
-             disconnects={} server_errors={} pings_answered={} server_rss_before_kib={} \
+             held={} disconnects={} server_errors={} pings_answered={} server_rss_before_kib={} \
              server_rss_kib={} rss_kib_per_client={}",
             self.clients,
             self.rooms,
             self.connected,
             self.connect_failures,
             self.connect_time.as_secs_f64(),
+            self.held,
             self.disconnects,
             self.server_errors,
             self.pings_answered,
