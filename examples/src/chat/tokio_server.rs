@@ -9,7 +9,7 @@
 //! ```text
 //!   reader task (owns Session, LineFramer, read half)     writer task (owns write half)
 //!     read → frames → Session::on_line ──push──▶ mpsc(sendq) ──recv──▶ writev
-//!     idle timer: PING, then drop                              │
+//!     idle::IdleClock: PING, then drop                             │
 //!     on end: Session::disconnect, await writer                ▼
 //!   ConnCtl { closed, farewell, wake_reader, wake_writer }: Outbox::close sets
 //!   `closed` + farewell and wakes both; the writer drops the queue, writes the
@@ -38,6 +38,7 @@ use tokio::time::Instant;
 use super::config::ChatConfig;
 use super::framing::{Frame, LineFramer};
 use super::hub::Hub;
+use super::idle::{IdleAction, IdleClock};
 use super::outbox::{Line, Outbox, PushError};
 use super::session::{Flow, Session};
 use super::stats::ServerStats;
@@ -329,11 +330,13 @@ impl Conn {
         ctl: &ConnCtl,
     ) -> String {
         let hub = &*self.hub;
-        let idle = self.config.ping_interval;
         let mut framer = LineFramer::new(self.config.max_line);
-        let mut last_input = Instant::now();
-        let mut pinged = false;
-        let timer = tokio::time::sleep(idle);
+        let mut clock = IdleClock::new(
+            std::time::Instant::now(),
+            self.config.ping_interval,
+            self.config.ping_timeout,
+        );
+        let timer = tokio::time::sleep_until(clock.first_deadline().into());
         tokio::pin!(timer);
         loop {
             tokio::select! {
@@ -349,22 +352,18 @@ impl Conn {
                     session.on_server_shutdown(hub);
                     return "Server shutting down".into();
                 }
-                () = &mut timer => {
-                    let now = Instant::now();
-                    if pinged {
+                () = &mut timer => match clock.on_deadline(std::time::Instant::now()) {
+                    IdleAction::Rearm(at) => timer.as_mut().reset(at.into()),
+                    IdleAction::Ping(at) => {
+                        session.on_idle(hub);
+                        timer.as_mut().reset(at.into());
+                    }
+                    IdleAction::TimedOut => {
                         self.stats.bump_ping_timeouts();
-                        session.on_ping_timeout(hub, (idle + self.config.ping_timeout).as_secs());
+                        session.on_ping_timeout(hub, clock.silence_secs());
                         return "Ping timeout".into();
                     }
-                    let due = last_input + idle;
-                    if now >= due {
-                        session.on_idle(hub);
-                        pinged = true;
-                        timer.as_mut().reset(now + self.config.ping_timeout);
-                    } else {
-                        timer.as_mut().reset(due);
-                    }
-                }
+                },
                 r = rd.read(framer.spare()) => {
                     let n = match r {
                         Ok(0) => return "Connection closed".into(),
@@ -372,10 +371,8 @@ impl Conn {
                         Err(e) => return format!("Read error: {e}"),
                     };
                     framer.commit(n);
-                    last_input = Instant::now();
-                    if pinged {
-                        pinged = false;
-                        timer.as_mut().reset(last_input + idle);
+                    if let Some(at) = clock.on_input(std::time::Instant::now()) {
+                        timer.as_mut().reset(at.into());
                     }
                     while let Some(frame) = framer.next_frame() {
                         match frame {
