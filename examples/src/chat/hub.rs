@@ -19,7 +19,7 @@
 //! 2. Lock order is room shard, then room members. No code takes a shard
 //!    lock while holding a members lock. Nick shard locks are never held
 //!    together with any other lock.
-//! 3. A room is removed from its shard only by [`Hub::remove_if_empty`], which
+//! 3. A room is removed from its shard only by `Hub::remove_if_empty`, which
 //!    holds the shard's write lock and the room's write lock, and marks the
 //!    room `dead`. A joiner that finds its room dead (it lost a race with the
 //!    last member leaving) looks the name up again.

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The runtime keeps one timer per connection, armed at
-//! [`IdleClock::deadline`]. Input only records a time (no timer work) unless
+//! [`IdleClock::first_deadline`]. Input only records a time (no timer work) unless
 //! a PING is outstanding; the timer firing early is answered with a new
 //! deadline. So a busy connection costs one timer re-arm per idle interval,
 //! not one per read.
