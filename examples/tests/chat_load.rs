@@ -187,7 +187,7 @@ fn faulty_double(drop_every: u64, dup_every: u64) -> SocketAddr {
 fn loss_is_reported_against_a_dropping_server() {
     let addr = faulty_double(7, 0);
     let mut cfg = small_load(addr);
-    cfg.drain = Duration::from_millis(500);
+    cfg.drain = Duration::from_secs(3);
     let r = load::run(&cfg).unwrap();
     let s = r.steady.as_ref().unwrap();
     assert!(s.sent > 0);

@@ -91,7 +91,7 @@ impl EchoStats {
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
     }
-    /// Bytes echoed so far.
+    /// Bytes received and echoed (or being echoed) so far.
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -275,7 +275,9 @@ async fn echo(mut stream: TcpStream, buf_size: usize, stats: &EchoStats) -> io::
         if n == 0 {
             return Ok(());
         }
-        stream.write_all(&buf[..n]).await?;
+        // Counted before the echo goes out, so a client that has its bytes
+        // back sees them counted.
         stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        stream.write_all(&buf[..n]).await?;
     }
 }
