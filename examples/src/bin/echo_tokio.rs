@@ -15,7 +15,7 @@ fn main() {
         Err(e) => eprintln!("echo_tokio: cannot raise RLIMIT_NOFILE: {e}"),
     }
     let workers = config.workers;
-    let r = tokio_server::run(&config, &Shutdown::new(), |addr| {
+    let r = tokio_server::run(&config, &Shutdown::new(), move |addr| {
         println!(
             "listening on {addr} pid {} workers {workers}",
             std::process::id()

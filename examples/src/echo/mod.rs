@@ -2,6 +2,7 @@
 //! closed-loop load generator.
 
 pub mod load;
+pub mod pinstack_server;
 pub mod tokio_server;
 
 pub use load::{EchoLoadConfig, EchoReport};

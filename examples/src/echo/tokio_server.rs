@@ -77,9 +77,9 @@ impl EchoConfig {
 /// Counters of an echo server.
 #[derive(Debug, Default)]
 pub struct EchoStats {
-    connections: AtomicUsize,
-    accepted: AtomicU64,
-    bytes: AtomicU64,
+    pub(crate) connections: AtomicUsize,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) bytes: AtomicU64,
 }
 
 impl EchoStats {
@@ -160,17 +160,37 @@ impl Drop for EchoHandle {
 ///
 /// The runtime, bind or listen error.
 pub fn spawn(config: EchoConfig) -> io::Result<EchoHandle> {
+    spawn_with(config, "echo-tokio", run_with_stats)
+}
+
+/// Starts `run` (a twin's `run_with_stats`) on a new thread and waits until
+/// it listens.
+pub(crate) fn spawn_with(
+    config: EchoConfig,
+    thread_name: &str,
+    run_with_stats: fn(
+        &EchoConfig,
+        &Shutdown,
+        Arc<EchoStats>,
+        Box<dyn FnOnce(SocketAddr) + Send>,
+    ) -> io::Result<()>,
+) -> io::Result<EchoHandle> {
     let shutdown = Shutdown::new();
     let stats = Arc::new(EchoStats::default());
     let (tx, rx) = std::sync::mpsc::channel();
     let (sd, st) = (shutdown.clone(), stats.clone());
     let thread = std::thread::Builder::new()
-        .name("echo-tokio".into())
+        .name(thread_name.into())
         .spawn(move || {
             let ready = tx.clone();
-            let r = run_with_stats(&config, &sd, st, move |a| {
-                let _ = ready.send(Ok(a));
-            });
+            let r = run_with_stats(
+                &config,
+                &sd,
+                st,
+                Box::new(move |a| {
+                    let _ = ready.send(Ok(a));
+                }),
+            );
             if let Err(e) = &r {
                 let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
             }
@@ -200,16 +220,21 @@ pub fn spawn(config: EchoConfig) -> io::Result<EchoHandle> {
 pub fn run(
     config: &EchoConfig,
     shutdown: &Shutdown,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(SocketAddr) + Send + 'static,
 ) -> io::Result<()> {
-    run_with_stats(config, shutdown, Arc::new(EchoStats::default()), ready)
+    run_with_stats(
+        config,
+        shutdown,
+        Arc::new(EchoStats::default()),
+        Box::new(ready),
+    )
 }
 
 fn run_with_stats(
     config: &EchoConfig,
     shutdown: &Shutdown,
     stats: Arc<EchoStats>,
-    ready: impl FnOnce(SocketAddr),
+    ready: Box<dyn FnOnce(SocketAddr) + Send>,
 ) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.workers.max(1))

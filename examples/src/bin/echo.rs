@@ -1,0 +1,28 @@
+//! The pinstack echo server, standalone: `echo --addr 127.0.0.1:7000
+//! --workers 2`. Prints `listening on ADDR pid PID` once ready.
+
+use pinstack_examples::echo::EchoConfig;
+use pinstack_examples::echo::{pinstack_server, tokio_server::ECHO_FLAGS_HELP};
+use pinstack_examples::flags::{exit_with, Flags};
+use pinstack_examples::{raise_nofile_limit, Shutdown};
+
+fn main() {
+    let usage = format!("usage: echo [flags]\n\n{ECHO_FLAGS_HELP}");
+    let config =
+        EchoConfig::from_flags(Flags::from_env()).unwrap_or_else(|e| exit_with(&e, &usage));
+    match raise_nofile_limit() {
+        Ok(l) => eprintln!("echo: {l}"),
+        Err(e) => eprintln!("echo: cannot raise RLIMIT_NOFILE: {e}"),
+    }
+    let workers = config.workers;
+    let r = pinstack_server::run(&config, &Shutdown::new(), move |addr| {
+        println!(
+            "listening on {addr} pid {} workers {workers}",
+            std::process::id()
+        );
+    });
+    if let Err(e) = r {
+        eprintln!("echo: {e}");
+        std::process::exit(1);
+    }
+}
