@@ -1,7 +1,9 @@
 //! `runtime::Builder`: configuring and starting a runtime.
 
+use crate::config::External;
 use crate::loom::sync::Arc;
 use crate::runtime::Runtime;
+use pinstack_numa::{NumaPolicy, Topology};
 use pinstack_stackpool::SizeClass;
 use std::fmt;
 use std::io;
@@ -13,6 +15,10 @@ type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) workers: usize,
+    pub(crate) numa: NumaPolicy,
+    /// A topology given by the builder (tests, recorded machines); else
+    /// the runtime detects it.
+    pub(crate) topology: Option<Topology>,
     pub(crate) thread_name: String,
     pub(crate) default_stack_size: usize,
     pub(crate) max_live_tasks: Option<usize>,
@@ -54,6 +60,11 @@ pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Builder {
     config: Config,
+    /// Which settings the code gave explicitly (they beat the environment).
+    explicit_workers: bool,
+    explicit_numa: bool,
+    explicit_stack: bool,
+    read_environment: bool,
 }
 
 impl Default for Builder {
@@ -64,12 +75,24 @@ impl Default for Builder {
 
 impl Builder {
     /// Defaults: one worker per CPU this process may run on, threads named
-    /// `pinstack-worker-N`, 64 KiB default stacks, no live-task limit, up to
-    /// 512 blocking threads kept alive 10 s.
+    /// `pinstack-worker-N`, 64 KiB default stacks, NUMA policy `Off`, no
+    /// live-task limit, up to 512 blocking threads kept alive 10 s.
+    ///
+    /// Worker count, NUMA policy and default stack size can also come from
+    /// the environment (`PINSTACK_WORKERS`, `PINSTACK_NUMA`,
+    /// `PINSTACK_STACK_SIZE`) or a TOML file named by `PINSTACK_CONFIG`
+    /// (keys `workers`, `numa`, `default_stack_size`). Precedence, highest
+    /// first: a call on this builder, the environment, the file, the default.
     pub fn new() -> Builder {
         Builder {
+            explicit_workers: false,
+            explicit_numa: false,
+            explicit_stack: false,
+            read_environment: true,
             config: Config {
                 workers: 0,
+                numa: NumaPolicy::Off,
+                topology: None,
                 thread_name: "pinstack".into(),
                 default_stack_size: DEFAULT_STACK_SIZE,
                 max_live_tasks: None,
@@ -85,6 +108,36 @@ impl Builder {
     /// The number of worker threads (default: the CPUs this process may run on).
     pub fn worker_threads(mut self, n: usize) -> Builder {
         self.config.workers = n;
+        self.explicit_workers = true;
+        self
+    }
+
+    /// The NUMA policy (default `Off`):
+    ///
+    /// * `Off`: workers float over the allowed CPUs.
+    /// * `Pin`: each worker is pinned to CPUs of one node, workers grouped by
+    ///   node; stealing prefers the thief's own node.
+    /// * `Bind`: pinned, and each worker thread's memory policy is
+    ///   `MPOL_BIND` to its node, with its stacks from a stack pool whose
+    ///   slabs are bound to that node. On a one-node machine this binds to
+    ///   node 0.
+    pub fn numa_policy(mut self, policy: NumaPolicy) -> Builder {
+        self.config.numa = policy;
+        self.explicit_numa = true;
+        self
+    }
+
+    /// Places workers on this topology instead of the detected one (for
+    /// recorded or synthetic machines in tests).
+    pub fn topology(mut self, topology: Topology) -> Builder {
+        self.config.topology = Some(topology);
+        self
+    }
+
+    /// Ignores `PINSTACK_*` environment variables and `PINSTACK_CONFIG`
+    /// (benchmarks and tests that must run exactly as written).
+    pub fn ignore_environment(mut self) -> Builder {
+        self.read_environment = false;
         self
     }
 
@@ -98,6 +151,7 @@ impl Builder {
     /// rounded up to the stack pool's size class.
     pub fn default_stack_size(mut self, bytes: usize) -> Builder {
         self.config.default_stack_size = bytes;
+        self.explicit_stack = true;
         self
     }
 
@@ -145,10 +199,25 @@ impl Builder {
     ///
     /// `InvalidInput` for settings out of range (zero workers given
     /// explicitly is taken as "default"; a default stack size above 8 MiB,
+    /// a bad `PINSTACK_*` variable or config file,
     /// a live-task limit or blocking-thread maximum of zero); an OS error if
     /// threads, pollers or the stack pool cannot be created.
     pub fn build(self) -> io::Result<Runtime> {
         let mut config = self.config;
+        let ext = if self.read_environment {
+            External::load()?
+        } else {
+            External::default()
+        };
+        if !self.explicit_workers {
+            config.workers = ext.workers.unwrap_or(0);
+        }
+        if !self.explicit_numa {
+            config.numa = ext.numa.unwrap_or(NumaPolicy::Off);
+        }
+        if !self.explicit_stack {
+            config.default_stack_size = ext.default_stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        }
         if config.workers == 0 {
             config.workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         }

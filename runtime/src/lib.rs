@@ -39,6 +39,7 @@
 pub mod arena;
 mod blocking;
 mod builder;
+mod config;
 mod future;
 mod loom;
 mod metrics;
@@ -56,6 +57,7 @@ pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE};
 pub use future::block_on;
 pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use pinstack_numa::NumaPolicy;
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, yield_now, JoinError, JoinHandle};
 pub use time::{sleep, sleep_until};

@@ -29,6 +29,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) resumes: Counter,
     pub(crate) parks: Counter,
     pub(crate) steals: Counter,
+    pub(crate) remote_steals: Counter,
     pub(crate) spawned: Counter,
     pub(crate) yields: Counter,
     /// Parks by [`Reason`](crate::park::Reason), indexed by its discriminant.
@@ -83,8 +84,11 @@ pub struct WorkerMetrics {
     pub resumes: u64,
     /// Times the worker went to sleep in its poller for lack of work.
     pub parks: u64,
-    /// Successful steals of unstarted tasks from other workers.
+    /// Successful steals of unstarted tasks from workers on the same NUMA node.
     pub steals: u64,
+    /// Successful steals from workers on another NUMA node (tried only when
+    /// the thief's own node had nothing to take).
+    pub remote_steals: u64,
     /// Tasks spawned from this worker onto its own queue.
     pub spawned: u64,
     /// Times a task called `yield_now`.
@@ -120,6 +124,7 @@ impl WorkerCounters {
             resumes: self.resumes.get(),
             parks: self.parks.get(),
             steals: self.steals.get(),
+            remote_steals: self.remote_steals.get(),
             spawned: self.spawned.get(),
             yields: self.yields.get(),
             suspends_io: self.suspends[0].get(),

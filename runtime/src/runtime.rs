@@ -15,6 +15,7 @@ use crate::metrics::{LiveTasks, RuntimeMetrics};
 use crate::scheduler::{self, Core, Idle, Monitor, Shared, WorkerHandle, WAKER_TOKEN};
 use crate::task::{self, JoinHandle, Meta};
 use crossbeam_deque::{Injector, Steal, Worker};
+use pinstack_numa::{placement, NumaPolicy, Topology};
 use pinstack_stackpool::StackPool;
 use std::io;
 use std::panic::Location;
@@ -68,6 +69,7 @@ impl Runtime {
 
     pub(crate) fn start(config: Config) -> io::Result<Runtime> {
         let n = config.workers;
+        let placements = plan_workers(&config)?;
         let idle = Arc::new(Idle::default());
         let mut locals = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
@@ -78,6 +80,7 @@ impl Runtime {
             let registry = poll.registry().try_clone()?;
             handles.push(Arc::new(WorkerHandle::new(
                 i,
+                placements[i].node,
                 local.stealer(),
                 waker,
                 registry,
@@ -86,7 +89,7 @@ impl Runtime {
             locals.push((local, poll));
         }
         let steal_order = (0..n)
-            .map(|i| (1..n).map(|k| (i + k) % n).collect())
+            .map(|i| placement::steal_order(&placements, i).into_boxed_slice())
             .collect();
         let pool = StackPool::new()?;
         let shared = Arc::new(Shared {
@@ -102,7 +105,8 @@ impl Runtime {
             time_base: Instant::now(),
         });
         let mut workers = Vec::with_capacity(n);
-        for (i, (local, poll)) in locals.into_iter().enumerate() {
+        let (placed_tx, placed_rx) = std::sync::mpsc::channel();
+        for (i, ((local, poll), place)) in locals.into_iter().zip(placements).enumerate() {
             let shared2 = shared.clone();
             let handle = shared.workers[i].clone();
             let core = Core::new(
@@ -110,9 +114,25 @@ impl Runtime {
                 poll,
                 0x9e37_79b9 ^ (i as u32).wrapping_mul(0x85eb_ca6b),
             );
+            let placed_tx = placed_tx.clone();
             let spawned = thread::Builder::new()
                 .name(format!("{}-worker-{i}", shared.config.thread_name))
                 .spawn(move || {
+                    // Pin and bind before anything is allocated on this thread.
+                    let applied = place.apply().map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "cannot place worker {i} ({}: CPUs {}, memory node {}): {e}",
+                                place.policy, place.cpus, place.memory_node
+                            ),
+                        )
+                    });
+                    let ok = applied.is_ok();
+                    let _ = placed_tx.send(applied);
+                    if !ok {
+                        return;
+                    }
                     if let Some(f) = &shared2.config.on_thread_start {
                         f();
                     }
@@ -128,6 +148,18 @@ impl Runtime {
                     stop_workers(&shared, workers);
                     return Err(e);
                 }
+            }
+        }
+        drop(placed_tx);
+        for _ in 0..n {
+            let failed = match placed_rx.recv() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(io::Error::other("a worker thread exited during start-up")),
+            };
+            if let Some(e) = failed {
+                stop_workers(&shared, workers);
+                return Err(e);
             }
         }
         let monitor = match Monitor::start(
@@ -264,6 +296,26 @@ impl Handle {
             stack_pool: self.shared.pool.stats(),
         }
     }
+}
+
+/// Where each worker runs, from the configured or detected topology.
+fn plan_workers(config: &Config) -> io::Result<Vec<placement::WorkerPlacement>> {
+    let (topology, allowed) = match &config.topology {
+        Some(t) => (t.clone(), t.all_cpus()),
+        None => (Topology::detect()?, pinstack_numa::thread_affinity()?),
+    };
+    if config.numa == NumaPolicy::Bind && topology.nodes().len() == 1 {
+        log::debug!("pinstack: NUMA Bind on a one-node machine: every worker binds to node 0");
+    }
+    placement::plan(&topology, &allowed, config.workers, config.numa).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot place {} workers with NUMA policy {}: {e}",
+                config.workers, config.numa
+            ),
+        )
+    })
 }
 
 fn stop_workers(shared: &Shared, workers: Vec<thread::JoinHandle<()>>) {

@@ -66,6 +66,8 @@ pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
 /// The part of a worker other threads may touch.
 pub(crate) struct WorkerHandle {
     pub(crate) index: usize,
+    /// The NUMA node this worker runs on.
+    pub(crate) node: usize,
     pub(crate) stealer: Stealer<TaskRef>,
     pub(crate) inbox: Injector<TaskRef>,
     pub(crate) waker: mio::Waker,
@@ -104,6 +106,7 @@ impl fmt::Debug for WorkerHandle {
 impl WorkerHandle {
     pub(crate) fn new(
         index: usize,
+        node: usize,
         stealer: Stealer<TaskRef>,
         waker: mio::Waker,
         registry: mio::Registry,
@@ -111,6 +114,7 @@ impl WorkerHandle {
     ) -> WorkerHandle {
         WorkerHandle {
             index,
+            node,
             stealer,
             inbox: Injector::new(),
             waker,

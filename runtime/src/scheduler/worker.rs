@@ -265,18 +265,33 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
     if order.is_empty() {
         return None;
     }
-    // Within the first node group the order is rotated at random, so thieves
-    // do not all pile on the same victim.
-    let start = core.next_rand() as usize % order.len();
-    for i in 0..order.len() {
-        let victim = &cx.shared.workers[order[(start + i) % order.len()]];
+    // Victims on the thief's own node come first in `order`; the start is
+    // rotated at random within that group only, so thieves spread over local
+    // victims and a remote node is tried only after the local one had nothing.
+    let workers = &cx.shared.workers;
+    let local = order
+        .iter()
+        .take_while(|&&v| workers[v].node == cx.handle.node)
+        .count();
+    let start = if local > 0 {
+        core.next_rand() as usize % local
+    } else {
+        0
+    };
+    let rotated = (0..local).map(|i| order[(start + i) % local]);
+    for v in rotated.chain(order[local..].iter().copied()) {
+        let victim = &workers[v];
         if !victim.has_stealable() {
             continue;
         }
         loop {
             match victim.stealer.steal_batch_and_pop(&core.local) {
                 Steal::Success(t) => {
-                    cx.handle.stats.steals.incr();
+                    if victim.node == cx.handle.node {
+                        cx.handle.stats.steals.incr();
+                    } else {
+                        cx.handle.stats.remote_steals.incr();
+                    }
                     return Some(t);
                 }
                 Steal::Empty => break,
