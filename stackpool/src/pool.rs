@@ -231,8 +231,13 @@ impl Drop for Handle {
 
 /// A pool of guarded, size-classed, reusable coroutine stacks.
 ///
-/// Cloning is cheap and shares the pool; it is `Send` and `Sync`. Memory is
-/// freed when the last handle is dropped and every stack has come back.
+/// Cloning is cheap and shares the pool; it is `Send` and `Sync`.
+///
+/// The slabs are unmapped once the last handle is dropped and every stack
+/// has come back. Stacks cached by *other* threads come back when those
+/// threads exit, release a stack of this pool, or miss their cache on any
+/// pool (a thread cache is touched by its own thread only); stacks cached by
+/// the thread that drops the last handle come back at once.
 ///
 /// ```
 /// use pinstack_stackpool::StackPool;
