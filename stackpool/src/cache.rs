@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  thread_local LOCAL: RefCell<LocalCaches>
-//!    entries: [ Entry { pool: *PoolInner, tokens, cached,
+//!    entries: [ Entry { pool: *PoolInner, tokens,
 //!                       stacks: [Vec<slot>; 11 classes], counters, sampling } , ... ]
 //! ```
 //!
@@ -61,8 +61,6 @@ struct Entry {
     /// References to `pool` this entry owns: 1 for itself, 1 per cached
     /// stack, the rest spare (handed to stacks leaving via the slow path).
     tokens: usize,
-    /// Stacks cached over all classes.
-    cached: usize,
     cap: usize,
     sample_every: u32,
     /// Acquisitions left until the next sampled one.
@@ -85,7 +83,6 @@ impl Entry {
         Entry {
             pool,
             tokens: 1 + BATCH,
-            cached: 0,
             cap: inner.config.thread_cache_per_class,
             sample_every,
             countdown: sample_every,
@@ -115,9 +112,14 @@ impl Entry {
         }
     }
 
-    #[inline]
+    /// Stacks cached over all classes (slow paths only: the hot paths do
+    /// not maintain a running count, so they touch one word fewer).
+    fn cached(&self) -> usize {
+        self.stacks.iter().map(Vec::len).sum()
+    }
+
     fn spare(&self) -> usize {
-        self.tokens - 1 - self.cached
+        self.tokens - 1 - self.cached()
     }
 
     /// Ensures `n` spare tokens, taking a batch from the pool if needed.
@@ -150,7 +152,6 @@ impl Entry {
             if !v.is_empty() {
                 // SAFETY: the entry's token keeps the pool alive.
                 unsafe { self.pool.as_ref() }.put_shared(class, v);
-                self.cached -= v.len();
                 v.clear();
             }
         }
@@ -224,14 +225,13 @@ fn dismantle_all(entries: Vec<Entry>) {
 
 /// Acquire fast path: a slot of `class` from this thread's cache. Returns
 /// `(slot, sampled)`; the slot carries one of the entry's tokens.
-#[inline]
+#[inline(always)]
 pub(crate) fn pop(pool: NonNull<PoolInner>, class: SizeClass) -> Option<(usize, bool)> {
     LOCAL
         .try_with(|l| {
             let mut l = l.try_borrow_mut().ok()?;
             let e = l.find(pool)?;
             let slot = e.stacks[class.index()].pop()?;
-            e.cached -= 1;
             e.tokens -= 1;
             bump(&e.counters.acquires);
             bump(&e.counters.local_hits);
@@ -266,8 +266,7 @@ pub(crate) fn acquire_slow(
         let inner = unsafe { e.pool.as_ref() };
         let out = inner
             .take_shared(class, extra, &mut e.stacks[class.index()])
-            .map(|(slot, moved)| {
-                e.cached += moved;
+            .map(|slot| {
                 e.tokens -= 1;
                 bump(&e.counters.acquires);
                 (slot, e.tick_sample())
@@ -283,7 +282,7 @@ pub(crate) fn acquire_slow(
             // No usable cache: take one slot and one reference directly.
             // SAFETY: the caller's handle keeps the pool alive.
             let inner = unsafe { pool.as_ref() };
-            let (slot, _) = inner.take_shared(class, 0, &mut Vec::new())?;
+            let slot = inner.take_shared(class, 0, &mut Vec::new())?;
             inner.refs.acquire(1);
             inner.count_orphan_acquire();
             Ok((slot, false))
@@ -294,8 +293,42 @@ pub(crate) fn acquire_slow(
 /// Release path: returns `slot` of `class` and the token it carries.
 ///
 /// The caller gives up its token: `pool` may be freed by this call.
-#[inline]
+#[inline(always)]
 pub(crate) fn release(pool: NonNull<PoolInner>, class: SizeClass, slot: usize) {
+    let cached = LOCAL
+        .try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return false;
+            };
+            // SAFETY: the stack's token keeps the pool alive.
+            if unsafe { pool.as_ref() }.closed.load(Ordering::Relaxed) {
+                return false;
+            }
+            let Some(e) = l.find(pool) else {
+                return false;
+            };
+            e.tokens += 1;
+            bump(&e.counters.releases);
+            let cap = e.cap;
+            let v = &mut e.stacks[class.index()];
+            if v.len() < cap {
+                v.push(slot);
+            } else {
+                spill(e, class, slot);
+            }
+            true
+        })
+        .unwrap_or(false);
+    if !cached {
+        release_slow(pool, class, slot);
+    }
+}
+
+/// Release without a cache entry yet, for a closed pool, or without a
+/// usable cache (thread exit, re-entrance).
+#[cold]
+#[inline(never)]
+fn release_slow(pool: NonNull<PoolInner>, class: SizeClass, slot: usize) {
     let done = LOCAL
         .try_with(|l| {
             let Ok(mut l) = l.try_borrow_mut() else {
@@ -311,11 +344,13 @@ pub(crate) fn release(pool: NonNull<PoolInner>, class: SizeClass, slot: usize) {
             let cap = e.cap;
             let v = &mut e.stacks[class.index()];
             if v.len() < cap {
+                if v.capacity() == 0 {
+                    v.reserve_exact(cap + 1);
+                }
                 v.push(slot);
-                e.cached += 1;
-                return Release::Cached;
+            } else {
+                spill(e, class, slot);
             }
-            spill(e, class, slot);
             Release::Cached
         })
         .unwrap_or(Release::Orphan(None));
@@ -349,12 +384,9 @@ fn spill(e: &mut Entry, class: SizeClass, slot: usize) {
     // Capacity is cap + 1 (reserved on first use), so this never reallocates
     // once the vector exists; with cap == 0 it holds just this slot.
     v.push(slot);
-    e.cached += 1;
-    let moved = v.len() - keep;
     // SAFETY: the entry's token keeps the pool alive.
     unsafe { e.pool.as_ref() }.put_shared(class, &v[keep..]);
     v.truncate(keep);
-    e.cached -= moved;
     e.shed_tokens();
 }
 

@@ -77,23 +77,20 @@ impl PoolInner {
 
     /// Hands out one slot of `class` from the shared state, and moves up to
     /// `extra` more from the shared free list into `into` (a thread cache).
-    /// Returns the slot handed out and how many went into `into`.
     pub(crate) fn take_shared(
         &self,
         class: SizeClass,
         extra: usize,
         into: &mut Vec<usize>,
-    ) -> Result<(usize, usize), PoolError> {
+    ) -> Result<usize, PoolError> {
         let mut shared = self.class(class);
         let (slot, source) = shared.take_one(class, &self.config, &self.tally)?;
-        let mut moved = 0;
         if source == Source::Shared && extra > 0 {
             let n = extra.min(shared.free.len());
             let from = shared.free.len() - n;
             into.extend(shared.free.drain(from..));
-            moved = n;
         }
-        Ok((slot, moved))
+        Ok(slot)
     }
 
     /// Returns stacks to the shared free list of `class`. Beyond its bound,
@@ -334,7 +331,7 @@ impl StackPool {
         };
         // SAFETY: the slot was just taken out of the pool with a token that
         // the PooledStack now owns.
-        Ok(unsafe { PooledStack::new(inner, self.inner(), class, slot, sampled) })
+        Ok(unsafe { PooledStack::new(inner, class, slot, sampled) })
     }
 
     /// Gives back the pages of every cached stack: the shared lists' and the

@@ -59,15 +59,22 @@ use crate::sys;
 /// ```
 pub struct PooledStack {
     pool: NonNull<PoolInner>,
-    /// Lowest address: the guard page's start.
-    slot: usize,
-    /// Highest address: the stack's base.
-    top: usize,
-    /// Page (= guard) size.
-    page: usize,
-    class: SizeClass,
-    sampled: bool,
+    /// `slot | class index << CLASS_SHIFT | SAMPLED`: the slot (the guard
+    /// page's start) is page aligned, so its low 12 bits carry the class and
+    /// the sampled flag. Two words in all: `acquire` returns the stack in
+    /// registers (wider structs with byte fields were copied through memory
+    /// in pieces that stalled store forwarding on every acquisition).
+    bits: usize,
 }
+
+/// `bits` flag of a sampled stack.
+const SAMPLED: usize = 1;
+/// Where the class index sits in `bits`.
+const CLASS_SHIFT: u32 = 1;
+/// Class index mask (after shifting): 11 classes fit in 4 bits.
+const CLASS_MASK: usize = 0xf;
+/// Low bits of `bits` that are not address (pages are at least 4 KiB).
+const LOW_BITS: usize = 0xfff;
 
 // SAFETY: a PooledStack owns its slot exclusively and one reference to the
 // pool, whose shared state is `Sync`; releasing it from another thread goes
@@ -84,48 +91,82 @@ impl PooledStack {
     /// `slot` must be a carved slot of `class` in `pool`, exclusively owned
     /// by the caller together with one pool reference, both of which pass to
     /// the new stack.
+    #[inline(always)]
     pub(crate) unsafe fn new(
         pool: NonNull<PoolInner>,
-        inner: &PoolInner,
         class: SizeClass,
         slot: usize,
         sampled: bool,
     ) -> PooledStack {
-        let cfg = &inner.config;
+        debug_assert_eq!(slot & LOW_BITS, 0);
         let stack = PooledStack {
             pool,
-            slot,
-            top: slot + cfg.stride(class),
-            page: cfg.page,
-            class,
-            sampled,
+            bits: slot | class.index() << CLASS_SHIFT | sampled as usize,
         };
         if sampled {
-            // Start from no resident pages, so the measurement at release is
-            // this task's alone.
-            let r = stack.usable_range();
-            // SAFETY: the slot is ours and not yet in use: its contents are dead.
-            let _ = unsafe { sys::dont_need(r.start, r.end - r.start) };
+            stack.start_sample();
         }
         stack
+    }
+
+    /// Start of the slot: the guard page's lowest address.
+    #[inline(always)]
+    fn slot(&self) -> usize {
+        self.bits & !LOW_BITS
+    }
+
+    /// Highest address: the stack's base.
+    #[inline(always)]
+    fn top(&self) -> usize {
+        self.slot() + crate::class::stride_for(self.class(), sys::page_size())
+    }
+
+    /// Drops the pages of a sampled stack before it is handed out, so the
+    /// measurement at release is this task's alone.
+    #[cold]
+    #[inline(never)]
+    fn start_sample(&self) {
+        let r = self.usable_range();
+        // SAFETY: the slot is ours and not yet in use: its contents are dead.
+        let _ = unsafe { sys::dont_need(r.start, r.end - r.start) };
+    }
+
+    /// Release-time work off the common path: record a sample, give back
+    /// pages beyond the class's resident target.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&self, inner: &PoolInner, target: usize) {
+        if self.is_sampled() {
+            inner.record_sample(self.class(), self.touched_bytes());
+        }
+        let r = self.usable_range();
+        let usable = r.end - r.start;
+        if usable > target {
+            // Keep the top `target` bytes (where the next task starts), give
+            // the deeper pages back.
+            // SAFETY: the stack is being returned: nothing runs on it any
+            // more (a Coroutine drops its stack after unwinding it), and the
+            // range lies in our slot.
+            let _ = unsafe { sys::dont_need(r.start, usable - target) };
+        }
     }
 
     /// The stack's size class.
     #[inline]
     pub fn class(&self) -> SizeClass {
-        self.class
+        SizeClass::from_index((self.bits >> CLASS_SHIFT) & CLASS_MASK).unwrap_or(SizeClass::MIN)
     }
 
     /// The usable address range (above the guard page).
     #[inline]
     pub fn usable_range(&self) -> Range<usize> {
-        self.slot + self.page..self.top
+        self.slot() + sys::page_size()..self.top()
     }
 
     /// The guard page's address range.
     #[inline]
     pub fn guard_range(&self) -> Range<usize> {
-        self.slot..self.slot + self.page
+        self.slot()..self.slot() + sys::page_size()
     }
 
     /// Whether this acquisition was sampled for stack-use measurement (its
@@ -133,7 +174,7 @@ impl PooledStack {
     /// is recorded in the pool's stats at release).
     #[inline]
     pub fn is_sampled(&self) -> bool {
-        self.sampled
+        self.bits & SAMPLED != 0
     }
 
     /// Bytes of the stack in use, from the top down to the lowest resident
@@ -143,18 +184,19 @@ impl PooledStack {
     /// this before dropping a sampled stack.
     pub fn touched_bytes(&self) -> usize {
         let Range { start, end } = self.usable_range();
-        let pages = (end - start) / self.page;
+        let page = sys::page_size();
+        let pages = (end - start) / page;
         let mut buf = [0u8; 4096];
         let mut done = 0;
         while done < pages {
             let n = (pages - done).min(buf.len());
-            let addr = start + done * self.page;
+            let addr = start + done * page;
             if sys::mincore(addr, &mut buf[..n]).is_err() {
                 // Cannot happen for a mapped slot; report "unknown" as full.
                 return end - start;
             }
             if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
-                return end - (addr + i * self.page);
+                return end - (addr + i * page);
             }
             done += n;
         }
@@ -164,35 +206,26 @@ impl PooledStack {
 
 impl fmt::Debug for PooledStack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.usable_range();
         f.debug_struct("PooledStack")
-            .field("class", &self.class)
-            .field(
-                "usable",
-                &format_args!("{:#x}..{:#x}", self.slot + self.page, self.top),
-            )
-            .field("sampled", &self.sampled)
+            .field("class", &self.class())
+            .field("usable", &format_args!("{:#x}..{:#x}", r.start, r.end))
+            .field("sampled", &self.is_sampled())
             .finish()
     }
 }
 
 impl Drop for PooledStack {
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: this stack's token keeps the pool alive until `release`.
         let inner = unsafe { self.pool.as_ref() };
-        if self.sampled {
-            inner.record_sample(self.class, self.touched_bytes());
+        let class = self.class();
+        let target = inner.config.resident_target[class.index()];
+        if self.is_sampled() || inner.config.usable(class) > target {
+            self.release_slow(inner, target);
         }
-        let usable = self.top - self.slot - self.page;
-        let target = inner.config.resident_target[self.class.index()];
-        if usable > target {
-            // Keep the top `target` bytes (where the next task starts), give
-            // the deeper pages back.
-            // SAFETY: the stack is being returned: nothing runs on it any
-            // more (a Coroutine drops its stack after unwinding it), and the
-            // range lies in our slot.
-            let _ = unsafe { sys::dont_need(self.slot + self.page, usable - target) };
-        }
-        cache::release(self.pool, self.class, self.slot);
+        cache::release(self.pool, class, self.slot());
     }
 }
 
@@ -210,11 +243,11 @@ unsafe impl Stack for PooledStack {
     #[inline]
     fn base(&self) -> StackPointer {
         // `top` is a non-null mapped address (an mmap never returns 0).
-        StackPointer::new(self.top).unwrap_or(StackPointer::MIN)
+        StackPointer::new(self.top()).unwrap_or(StackPointer::MIN)
     }
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        StackPointer::new(self.slot).unwrap_or(StackPointer::MIN)
+        StackPointer::new(self.slot()).unwrap_or(StackPointer::MIN)
     }
 }
