@@ -381,8 +381,8 @@ enum Release {
 fn spill(e: &mut Entry, class: SizeClass, slot: usize) {
     let keep = e.cap / 2;
     let v = &mut e.stacks[class.index()];
-    // Capacity is cap + 1 (reserved on first use), so this never reallocates
-    // once the vector exists; with cap == 0 it holds just this slot.
+    // The vector may grow once here (to cap + 1); its capacity then stays,
+    // so later spills do not allocate. With cap == 0 it holds just `slot`.
     v.push(slot);
     // SAFETY: the entry's token keeps the pool alive.
     unsafe { e.pool.as_ref() }.put_shared(class, &v[keep..]);

@@ -121,3 +121,26 @@ fn trimmed_slots_keep_their_guards_in_both_modes() {
         assert!(!kernel_can_read(guard), "{mode:?}");
     }
 }
+
+#[test]
+fn hundred_thousand_guarded_stacks_fit_under_the_default_map_count() {
+    // corosensei's DefaultStack stops near 32,750 (two mappings each) under
+    // the default vm.max_map_count of 65,530; guards that do not split the
+    // mapping cost one mapping per 64 MiB slab.
+    let pool = StackPool::new().unwrap();
+    if pool.guard_mode() != GuardMode::Madvise {
+        eprintln!("kernel lacks MADV_GUARD_INSTALL: covered by map_count.rs instead");
+        return;
+    }
+    let stacks: Vec<_> = (0..100_000)
+        .map(|_| pool.acquire(8 * 1024).unwrap())
+        .collect();
+    let s = pool.stats();
+    assert_eq!(s.live_stacks, 100_000);
+    assert_eq!(s.mappings_created, s.slabs);
+    assert!(s.slabs <= 20, "{s:?}");
+    let (lo, hi) = span(&stacks);
+    assert!(mappings_overlapping(lo, hi) <= s.slabs);
+    // Only what was touched is resident: nothing, so far.
+    assert_eq!(pool.measure_resident_bytes().unwrap(), 0);
+}

@@ -134,7 +134,9 @@ fn default_stack_cycle(n: u64) -> Result<f64> {
 }
 
 fn run(opts: &Opts) -> Result<Vec<Figure>> {
-    let n = opts.size(1_000_000, 100_000);
+    // Both arms of a line run `n` times; the baselines cost microseconds
+    // each, which bounds `n` (full: ~30 s in all, --quick: ~10 s).
+    let n = opts.size(200_000, 20_000);
     let hot = StackPool::new()?;
     let cold = StackPool::builder().thread_cache_per_class(0).build()?;
     let mode = hot.guard_mode();
