@@ -307,7 +307,7 @@ impl StackPool {
     ///
     /// [`PoolError::HintTooLarge`] above 8 MiB, else as
     /// [`acquire_class`](Self::acquire_class).
-    #[inline]
+    #[inline(always)]
     pub fn acquire(&self, hint_bytes: usize) -> Result<PooledStack, PoolError> {
         self.acquire_class(SizeClass::for_hint(hint_bytes)?)
     }
@@ -322,7 +322,7 @@ impl StackPool {
     /// [`PoolError::Mmap`], [`PoolError::Numa`] or [`PoolError::Guard`] when
     /// no cached stack is left and a new one cannot be made. The pool stays
     /// usable.
-    #[inline]
+    #[inline(always)]
     pub fn acquire_class(&self, class: SizeClass) -> Result<PooledStack, PoolError> {
         let inner = self.handle.inner;
         let (slot, sampled) = match cache::pop(inner, class) {
