@@ -428,3 +428,30 @@ fn zero_thread_cache_sends_every_release_to_the_shared_list() {
     assert_eq!(s.shared_hits, 1);
     assert_eq!(s.local_hits, 0);
 }
+
+#[test]
+fn stack_dropped_by_a_later_tls_destructor_goes_to_the_shared_list() {
+    use std::cell::RefCell;
+    thread_local! {
+        static HOLD: RefCell<Option<PooledStack>> = const { RefCell::new(None) };
+    }
+    let pool = StackPool::new().unwrap();
+    let p = pool.clone();
+    let range = std::thread::spawn(move || {
+        // Register HOLD's destructor before the pool's thread cache exists:
+        // destructors run in reverse order, so the cache is torn down first
+        // and the stack is released after it, from HOLD's destructor.
+        HOLD.with(|h| assert!(h.borrow().is_none()));
+        let s = p.acquire(0).unwrap();
+        let range = s.usable_range();
+        HOLD.with(|h| *h.borrow_mut() = Some(s));
+        range
+    })
+    .join()
+    .unwrap();
+    let s = pool.stats();
+    assert_eq!(s.releases, 1, "{s:?}");
+    assert_eq!(s.per_class[0].shared_cached, 1, "{s:?}");
+    assert_eq!(pool.acquire(0).unwrap().usable_range(), range);
+    assert_eq!(pool.stats().shared_hits, 1);
+}
