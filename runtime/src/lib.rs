@@ -6,3 +6,4 @@
 
 mod loom;
 mod park;
+pub mod sync;
