@@ -260,7 +260,7 @@ impl Condvar {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl Condvar {
     /// Parked waiters (test probe).
     pub(crate) fn queued(&self) -> usize {

@@ -234,7 +234,7 @@ impl<T> Mutex<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl<T> Mutex<T> {
     /// Parked lockers (test probe).
     pub(crate) fn queued(&self) -> usize {

@@ -232,7 +232,7 @@ impl Notify {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl Notify {
     /// Parked waiters (test probe).
     pub(crate) fn queued(&self) -> usize {

@@ -267,7 +267,7 @@ impl RawMutex {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl RawMutex {
     /// Parked lockers (test probe).
     pub(crate) fn queued(&self) -> usize {

@@ -290,7 +290,7 @@ impl Semaphore {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl Semaphore {
     /// Parked waiters (test probe).
     pub(crate) fn queued(&self) -> usize {

@@ -249,7 +249,7 @@ impl WaitGroup {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl WaitGroup {
     /// Parked waiters (test probe).
     pub(crate) fn queued(&self) -> usize {

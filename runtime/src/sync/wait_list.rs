@@ -114,13 +114,13 @@ impl WaitList {
     }
 
     /// How many waiters are queued.
-    #[cfg(test)]
+    #[cfg(all(test, not(pinstack_loom)))]
     pub(crate) fn len(&self) -> usize {
         self.waiting as usize
     }
 
     /// Slots allocated in the slab (test probe).
-    #[cfg(test)]
+    #[cfg(all(test, not(pinstack_loom)))]
     pub(crate) fn slot_capacity(&self) -> usize {
         self.slots.capacity()
     }

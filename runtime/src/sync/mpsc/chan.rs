@@ -470,7 +470,7 @@ impl<T> Chan<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl<T> Chan<T> {
     /// Senders parked for room (test probe).
     pub(super) fn parked_senders(&self) -> usize {

@@ -261,7 +261,7 @@ impl<T> Sender<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(pinstack_loom)))]
 impl<T> Sender<T> {
     /// Senders parked for room (test probe).
     pub(crate) fn parked_senders(&self) -> usize {
@@ -276,6 +276,14 @@ impl<T> Sender<T> {
     /// Allocated buffer slots (test probe).
     pub(crate) fn buffer_capacity(&self) -> usize {
         self.chan.buffer_capacity()
+    }
+}
+
+#[cfg(all(test, pinstack_loom))]
+impl<T> Sender<T> {
+    /// Values queued (test probe, for models where the receiver is busy).
+    pub(crate) fn queued(&self) -> usize {
+        self.chan.len()
     }
 }
 
