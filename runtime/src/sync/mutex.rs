@@ -40,6 +40,13 @@ use std::time::{Duration, Instant};
 ///   the data was left in, as with `tokio::sync::Mutex`.
 /// * **Not reentrant**: locking again from the holder deadlocks that task.
 ///
+/// Like `std::sync::Mutex`, it is `Send` and `Sync` when `T: Send`:
+///
+/// ```compile_fail
+/// fn shareable<T: Sync>() {}
+/// shareable::<pinstack::sync::Mutex<std::rc::Rc<u8>>>();
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -278,7 +285,12 @@ impl<T: fmt::Debug> fmt::Debug for Mutex<T> {
 /// dropped.
 ///
 /// Unlike std's, this guard may be sent to another thread (when `T: Send`):
-/// the lock does not belong to a thread.
+/// the lock does not belong to a thread. Sharing it needs `T: Sync`:
+///
+/// ```compile_fail
+/// fn shareable<T: Sync>() {}
+/// shareable::<pinstack::sync::MutexGuard<'static, std::cell::Cell<u8>>>();
+/// ```
 ///
 /// # Examples
 ///

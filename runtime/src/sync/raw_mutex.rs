@@ -69,7 +69,7 @@ const HAND_OFF_AFTER: u32 = 1;
 
 /// Spins on a held lock before parking, while nobody is parked (under loom,
 /// none: the checker explores interleavings, not timing).
-const SPIN_LIMIT: u32 = if crate::loom::LOOM { 0 } else { 40 };
+const SPIN_LIMIT: u32 = 40;
 
 /// The lock itself, with no data; see the module docs.
 #[derive(Debug)]
@@ -162,7 +162,7 @@ impl RawMutex {
                 }
                 continue;
             }
-            if s & PARKED == 0 && spins < SPIN_LIMIT {
+            if !crate::loom::LOOM && s & PARKED == 0 && spins < SPIN_LIMIT {
                 spins += 1;
                 std::hint::spin_loop();
                 continue;

@@ -3,6 +3,7 @@
 //! observe (a probe on the primitive's wait list), and asserts only that a
 //! timeout lasted *at least* its duration.
 
+mod auto_traits;
 mod condvar;
 mod mpsc;
 mod mutex;
