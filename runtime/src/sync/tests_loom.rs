@@ -158,6 +158,45 @@ mod group_a {
             }
         });
     }
+
+    #[test]
+    fn loom_mpsc_rendezvous_receiver_drop_hands_value_back() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(0);
+            let t = thread::spawn(move || tx.send(String::from("v")));
+            drop(rx);
+            // Never taken, so it comes back whole, whenever the drop ran.
+            assert_eq!(t.join().unwrap().unwrap_err().into_inner(), "v");
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_parked_sender_is_granted_room_in_order() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(0).unwrap();
+            let tx2 = tx.clone();
+            let t = thread::spawn(move || {
+                tx2.send(1).unwrap();
+                tx2
+            });
+            assert_eq!(rx.recv(), Ok(0));
+            // Room is free now. If the spawned sender had parked, that room
+            // is reserved for it and a newcomer cannot take it; if it had
+            // not arrived yet, the newcomer may get in first.
+            let early = tx.try_send(2).is_ok();
+            assert!(rx.len() <= 1, "capacity exceeded");
+            let mut got = vec![rx.recv().unwrap()];
+            if early {
+                assert!(rx.len() <= 1, "capacity exceeded");
+                got.push(rx.recv().unwrap());
+            }
+            let tx2 = t.join().unwrap();
+            drop((tx, tx2));
+            assert_eq!(rx.recv(), Err(RecvError));
+            assert_eq!(got, if early { vec![2, 1] } else { vec![1] });
+        });
+    }
 }
 
 mod group_b {
@@ -180,6 +219,20 @@ mod group_b {
             let (tx, rx) = oneshot::channel::<u8>();
             let t = thread::spawn(move || drop(tx));
             assert_eq!(rx.recv(), Err(oneshot::RecvError));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_zero_timeout_recv_races_send() {
+        loom::model(|| {
+            let (tx, mut rx) = oneshot::channel();
+            let t = thread::spawn(move || tx.send(1).unwrap());
+            match rx.recv_timeout(Duration::ZERO) {
+                Ok(v) => assert_eq!(v, 1),
+                Err(oneshot::RecvTimeoutError::Timeout) => assert_eq!(rx.recv(), Ok(1)),
+                Err(e) => panic!("unexpected {e:?}"),
+            }
             t.join().unwrap();
         });
     }
@@ -226,6 +279,30 @@ mod group_c {
             }
             assert_eq!(*m.lock(), 3);
             assert!(!m.is_locked());
+        });
+    }
+
+    #[test]
+    fn loom_mutex_three_lockers_each_twice() {
+        loom::model(|| {
+            let m = Arc::new(Mutex::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let m = m.clone();
+                    thread::spawn(move || {
+                        for _ in 0..2 {
+                            *m.lock() += 1;
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..2 {
+                *m.lock() += 1;
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*m.lock(), 6);
         });
     }
 
