@@ -68,6 +68,25 @@ mod group_a {
     }
 
     #[test]
+    fn loom_mpsc_one_recv_releases_a_parked_sender() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(0).unwrap();
+            let t = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx
+            });
+            assert_eq!(rx.recv(), Ok(0));
+            // That one receive made room: the send completes with no
+            // further receive, whether it had parked or not.
+            let tx = t.join().unwrap();
+            assert_eq!(rx.len(), 1);
+            assert_eq!(rx.recv(), Ok(1));
+            drop(tx);
+        });
+    }
+
+    #[test]
     fn loom_mpsc_receiver_drop_wakes_parked_sender() {
         loom::model(|| {
             let (tx, rx) = mpsc::channel(1);
@@ -118,16 +137,27 @@ mod group_a {
     }
 
     #[test]
-    fn loom_mpsc_rendezvous_send_returns_after_take() {
+    fn loom_mpsc_rendezvous_two_senders_one_receiver() {
         loom::model(|| {
             let (tx, rx) = mpsc::channel(0);
-            let t = thread::spawn(move || {
+            let tx2 = tx.clone();
+            let a = thread::spawn(move || {
                 tx.send(1).unwrap();
-                // Returned: so the receiver has popped the value.
-                assert_eq!(tx.queued(), 0, "rendezvous send returned before the take");
+                tx
             });
-            assert_eq!(rx.recv(), Ok(1));
-            t.join().unwrap();
+            let b = thread::spawn(move || {
+                tx2.send(2).unwrap();
+                tx2
+            });
+            // Values come either from a sender parked with its value or
+            // pushed for this (parked) receive; every one exactly once.
+            let x = rx.recv().unwrap();
+            let y = rx.recv().unwrap();
+            assert_eq!(x + y, 3);
+            let senders = (a.join().unwrap(), b.join().unwrap());
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            drop(senders);
+            assert_eq!(rx.recv(), Err(RecvError));
         });
     }
 

@@ -40,6 +40,12 @@
 //! 4. `data` is a word each primitive uses as it likes (the mutex counts how
 //!    often a waiter lost a race, the semaphore stores how many permits the
 //!    waiter needs).
+//! 5. `value` is an optional payload per waiter (`V = ()` for most
+//!    primitives): a channel sender parks *with its message* in its slot, so
+//!    the receiver can move the message out (`notify_front_take`) without
+//!    waiting for the sender to run. A slot's value is reset to
+//!    `V::default()` when it is freed; callers whose `V` owns user data use
+//!    `remove_take` so that the data is dropped after unlocking.
 
 use crate::park::Unparker;
 
@@ -70,7 +76,7 @@ enum SlotState {
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Slot<V> {
     state: SlotState,
     /// Previous waiter in the FIFO (`Waiting` only).
     prev: u32,
@@ -78,12 +84,14 @@ struct Slot {
     next: u32,
     /// The primitive's per-waiter word.
     data: u32,
+    /// The waiter's payload (rule 5).
+    value: V,
 }
 
 /// A FIFO of parked waiters; see the module docs.
 #[derive(Debug)]
-pub(crate) struct WaitList {
-    slots: Vec<Slot>,
+pub(crate) struct WaitList<V = ()> {
+    slots: Vec<Slot<V>>,
     head: u32,
     tail: u32,
     free: u32,
@@ -93,9 +101,9 @@ pub(crate) struct WaitList {
     occupied: u32,
 }
 
-impl WaitList {
+impl<V: Default> WaitList<V> {
     /// An empty list; allocates nothing.
-    pub(crate) const fn new() -> WaitList {
+    pub(crate) const fn new() -> WaitList<V> {
         WaitList {
             slots: Vec::new(),
             head: NIL,
@@ -127,7 +135,12 @@ impl WaitList {
 
     /// Queues `unparker` at the back.
     pub(crate) fn push_back(&mut self, unparker: Unparker, data: u32) -> WaitKey {
-        let idx = self.alloc(unparker, data);
+        self.push_back_with(unparker, data, V::default())
+    }
+
+    /// Queues `unparker` at the back with a payload.
+    pub(crate) fn push_back_with(&mut self, unparker: Unparker, data: u32, value: V) -> WaitKey {
+        let idx = self.alloc(unparker, data, value);
         self.slots[idx as usize].prev = self.tail;
         self.slots[idx as usize].next = NIL;
         match self.tail {
@@ -140,7 +153,7 @@ impl WaitList {
 
     /// Queues `unparker` at the front (a waiter that keeps its turn).
     pub(crate) fn push_front(&mut self, unparker: Unparker, data: u32) -> WaitKey {
-        let idx = self.alloc(unparker, data);
+        let idx = self.alloc(unparker, data, V::default());
         self.slots[idx as usize].prev = NIL;
         self.slots[idx as usize].next = self.head;
         match self.head {
@@ -176,6 +189,15 @@ impl WaitList {
         }
     }
 
+    /// Like [`notify_front`](Self::notify_front), also moving the front
+    /// waiter's payload out (leaving `V::default()`).
+    pub(crate) fn notify_front_take(&mut self, tag: u32) -> Option<(Unparker, V)> {
+        let idx = self.head;
+        let unparker = self.notify_front(tag)?;
+        let value = std::mem::take(&mut self.slots[idx as usize].value);
+        Some((unparker, value))
+    }
+
     /// Dequeues every waiter, marking each notified with `tag`, and adds
     /// their unparkers to `wakes`.
     pub(crate) fn notify_all(&mut self, tag: u32, wakes: &mut WakeSet) {
@@ -197,6 +219,12 @@ impl WaitList {
     /// status it had, so a waiter that leaves can pass on a notification
     /// it did not use (module rule 3).
     pub(crate) fn remove(&mut self, key: WaitKey) -> Status {
+        self.remove_take(key).0
+    }
+
+    /// Like [`remove`](Self::remove), also returning the slot's payload so
+    /// the caller can drop it after unlocking (module rule 5).
+    pub(crate) fn remove_take(&mut self, key: WaitKey) -> (Status, V) {
         let idx = key.0;
         let status = match self.slots[idx as usize].state {
             SlotState::Waiting(_) => {
@@ -205,9 +233,10 @@ impl WaitList {
             }
             SlotState::Notified(tag) => Status::Notified(tag),
             // A key always names an occupied slot (module rule 2).
-            SlotState::Free => return Status::Waiting,
+            SlotState::Free => return (Status::Waiting, V::default()),
         };
         let slot = &mut self.slots[idx as usize];
+        let value = std::mem::take(&mut slot.value);
         slot.state = SlotState::Free;
         slot.next = self.free;
         self.free = idx;
@@ -221,10 +250,10 @@ impl WaitList {
                 self.slots.shrink_to(SHRINK_ABOVE / 4);
             }
         }
-        status
+        (status, value)
     }
 
-    fn alloc(&mut self, unparker: Unparker, data: u32) -> u32 {
+    fn alloc(&mut self, unparker: Unparker, data: u32, value: V) -> u32 {
         self.waiting += 1;
         self.occupied += 1;
         let state = SlotState::Waiting(unparker);
@@ -234,6 +263,7 @@ impl WaitList {
             self.free = slot.next;
             slot.state = state;
             slot.data = data;
+            slot.value = value;
             idx
         } else {
             let idx = self.slots.len() as u32;
@@ -242,6 +272,7 @@ impl WaitList {
                 prev: NIL,
                 next: NIL,
                 data,
+                value,
             });
             idx
         }

@@ -4,7 +4,7 @@
 //! # Layout and size
 //!
 //! One `Arc<Chan<T>>` per channel: the `Arc` counts, a futex mutex and
-//! [`State`], about 170 bytes on 64-bit with nothing allocated behind it
+//! [`State`], about 140 bytes on 64-bit with nothing allocated behind it
 //! until the first message (the ring buffer grows on demand, keeps its
 //! capacity while in use, and shrinks after a burst). A million idle
 //! channels therefore cost a million small allocations, nothing more.
@@ -15,37 +15,39 @@
 //! field updates, never across a park and never while user code (a `T`'s
 //! `Drop`) runs: values leaving the channel are dropped after unlocking.
 //!
-//! * `queue`: pushed by senders, popped by the receiver. A rendezvous
-//!   sender's value also sits here, until the receiver takes it or the
-//!   sender takes it back (timeout, receiver dropped).
+//! * `queue`: pushed by senders, popped by the receiver; never longer than
+//!   `capacity` (a rendezvous channel's queue holds a value only once a
+//!   parked receiver has been promised it).
 //! * `rx_waiter`: set by the receiver right before it parks, *taken* (not
 //!   cloned) by whichever sender pushes next or by the last sender to drop.
 //!   There is one receiver and `Receiver` is `!Sync`, so at most one recv
 //!   runs at a time and the slot is always its own.
-//! * `tx_waiters`: senders parked on a full channel, FIFO.
-//! * `reserved`: room promised to senders that were picked from
-//!   `tx_waiters` (notified `GRANTED`) but have not run yet. New senders
-//!   count reserved room as taken, so a parked sender cannot be overtaken:
-//!   senders are served strictly in arrival order once they park.
-//!   Invariant: `tx_waiters` non-empty implies
-//!   `queue.len() + reserved >= slots()`.
-//! * `taker`, `pushed`, `popped`: rendezvous only. The sender whose value is
-//!   in the queue parks in `taker` until `popped` reaches its sequence
-//!   number.
+//! * `tx_waiters`: senders parked on a full channel, FIFO, **each with its
+//!   message in its slot** (as Go's channels keep a blocked sender's value
+//!   in its `sudog`). Invariant: while a sender is parked, the queue is full
+//!   (`len == capacity`), so a newcomer cannot overtake it.
 //!
-//! # Wake-ups
+//! # Transitions
 //!
 //! ```text
-//!   send:  push ─► take rx_waiter ─► unlock ─► unpark it (if any)
-//!   recv:  pop  ─► room freed and a sender parked? reserve it, notify front
-//!               ─► rendezvous? take `taker` ─► unlock ─► unpark both
-//!   last Sender dropped:  take rx_waiter ─► unpark (it sees Disconnected)
-//!   Receiver dropped:     notify every tx_waiter CLOSED, wake `taker`,
-//!                         drain the queue (dropped after unlocking)
+//!   send, room and nobody parked ahead:  push ─► take rx_waiter ─► unlock ─► unpark it
+//!   send, rendezvous, receiver parked:   the same (the parked receiver is committed
+//!                                         to take it: it re-checks the queue first)
+//!   send, otherwise:                     park in tx_waiters holding the message
+//!   recv pops from the queue:            room freed ─► move the front parked sender's
+//!                                         message into the queue, notify it DELIVERED
+//!   recv finds the queue empty:          take the front parked sender's message
+//!                                         directly (rendezvous), notify it DELIVERED
+//!   last Sender dropped:                 take rx_waiter ─► unpark (sees Disconnected)
+//!   Receiver dropped:                    notify every parked sender CLOSED (each takes
+//!                                         its message back), drain the queue, drop
+//!                                         the drained values after unlocking
 //! ```
 //!
-//! A wake is only issued when someone registered, and an unparker is
-//! cloned only when its owner is about to park.
+//! A receive therefore never waits for a woken sender to run (no convoy),
+//! parked senders are served in arrival order, a wake is issued only when
+//! someone registered, and an unparker is cloned only when its owner is
+//! about to park.
 
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::park::{self, Unparker};
@@ -55,9 +57,9 @@ use crate::sync::wait_list::{Status, WaitKey, WaitList, WakeSet};
 use std::collections::VecDeque;
 use std::time::Instant;
 
-/// Notification tag: room has been reserved for the notified sender.
-const GRANTED: u32 = 1;
-/// Notification tag: the receiver is gone.
+/// Notification tag: the receiver took the parked sender's message.
+const DELIVERED: u32 = 1;
+/// Notification tag: the receiver is gone; take the message back.
 const CLOSED: u32 = 2;
 
 /// When the queue empties with more than this many slots allocated, it
@@ -76,97 +78,70 @@ struct State<T> {
     queue: VecDeque<T>,
     /// Bound given at creation: 0 = rendezvous, `usize::MAX` = unbounded.
     capacity: usize,
-    reserved: usize,
     senders: usize,
     rx_alive: bool,
     rx_waiter: Option<Unparker>,
-    tx_waiters: WaitList,
-    taker: Option<Unparker>,
-    pushed: u64,
-    popped: u64,
-}
-
-/// Up to two wake-ups collected by a pop, issued after unlocking.
-struct PopWakes(Option<Unparker>, Option<Unparker>);
-
-impl PopWakes {
-    #[inline]
-    fn wake(self) {
-        if let Some(u) = self.0 {
-            u.unpark();
-        }
-        if let Some(u) = self.1 {
-            u.unpark();
-        }
-    }
+    tx_waiters: WaitList<Option<T>>,
 }
 
 impl<T> State<T> {
-    /// How many values the queue may hold (a rendezvous value occupies one
-    /// slot while it waits to be taken).
-    #[inline]
-    fn slots(&self) -> usize {
-        self.capacity.max(1)
-    }
-
     /// Whether a newly arriving sender may push now: nobody parked ahead of
-    /// it and unreserved room left.
+    /// it and room left; for a rendezvous channel, a receiver parked and
+    /// not yet promised a value.
     #[inline]
-    fn has_room(&self) -> bool {
-        self.tx_waiters.is_empty() && self.queue.len() + self.reserved < self.slots()
+    fn may_push(&self) -> bool {
+        self.tx_waiters.is_empty()
+            && if self.capacity == 0 {
+                self.rx_waiter.is_some() && self.queue.is_empty()
+            } else {
+                self.queue.len() < self.capacity
+            }
     }
 
     /// Pushes and takes the receiver's unparker, if it is parked.
     #[inline]
     fn push(&mut self, value: T) -> Option<Unparker> {
         self.queue.push_back(value);
-        self.pushed += 1;
         self.rx_waiter.take()
     }
 
-    /// Pops the next value and collects who must be woken because of it.
+    /// Takes the next message, from the queue or else from the front
+    /// parked sender, and returns the parked sender to wake, if any.
     #[inline]
-    fn pop(&mut self) -> Option<(T, PopWakes)> {
-        let value = self.queue.pop_front()?;
-        self.popped += 1;
-        let taker = if self.capacity == 0 {
-            self.taker.take()
-        } else {
-            None
-        };
-        let sender = self.grant_room();
-        if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
-            self.queue.shrink_to(SHRINK_TO);
-        }
-        Some((value, PopWakes(taker, sender)))
-    }
-
-    /// If room is free and a sender is parked, reserves the room for the
-    /// front sender and returns its unparker.
-    #[inline]
-    fn grant_room(&mut self) -> Option<Unparker> {
-        if self.rx_alive
-            && !self.tx_waiters.is_empty()
-            && self.queue.len() + self.reserved < self.slots()
-        {
-            self.reserved += 1;
-            self.tx_waiters.notify_front(GRANTED)
-        } else {
-            None
+    fn pop(&mut self) -> Option<(T, Option<Unparker>)> {
+        match self.queue.pop_front() {
+            Some(value) => {
+                let sender = if self.tx_waiters.is_empty() {
+                    None
+                } else {
+                    self.refill()
+                };
+                if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
+                    self.queue.shrink_to(SHRINK_TO);
+                }
+                Some((value, sender))
+            }
+            // Every queued sender's slot holds its message until it is
+            // taken here or handed back on close, so the inner `None`
+            // cannot occur.
+            None => match self.tx_waiters.notify_front_take(DELIVERED) {
+                Some((sender, Some(value))) => Some((value, Some(sender))),
+                Some((_, None)) | None => None,
+            },
         }
     }
 
-    /// A rendezvous sender takes back its value, which is the only one in
-    /// the queue (it was pushed into an empty, one-slot queue and has not
-    /// been popped), and passes the freed room on.
-    fn reclaim(&mut self) -> (T, Option<Unparker>) {
-        let value = self
-            .queue
-            .pop_back()
-            .expect("pinstack rendezvous channel invariant: an untaken value is in the queue");
-        self.pushed -= 1;
-        self.taker = None;
-        (value, self.grant_room())
+    /// A pop freed room: move the front parked sender's message in.
+    #[cold]
+    fn refill(&mut self) -> Option<Unparker> {
+        if self.queue.len() >= self.capacity {
+            return None;
+        }
+        let (sender, value) = self.tx_waiters.notify_front_take(DELIVERED)?;
+        if let Some(value) = value {
+            self.queue.push_back(value);
+        }
+        Some(sender)
     }
 }
 
@@ -178,14 +153,10 @@ impl<T> Chan<T> {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 capacity,
-                reserved: 0,
                 senders: 1,
                 rx_alive: true,
                 rx_waiter: None,
                 tx_waiters: WaitList::new(),
-                taker: None,
-                pushed: 0,
-                popped: 0,
             }),
         }
     }
@@ -198,7 +169,7 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Values currently queued.
+    /// Values currently queued (not counting parked senders' messages).
     pub(super) fn len(&self) -> usize {
         lock(&self.state).queue.len()
     }
@@ -242,7 +213,7 @@ impl<T> Chan<T> {
         if !st.rx_alive {
             return Err(TrySendError::Disconnected(value));
         }
-        if !st.has_room() || (st.capacity == 0 && st.rx_waiter.is_none()) {
+        if !st.may_push() {
             return Err(TrySendError::Full(value));
         }
         let rx = st.push(value);
@@ -253,55 +224,31 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// Sends, parking while the channel is full (and, for a rendezvous
-    /// channel, until the receiver has taken the value), at most until
-    /// `deadline`.
+    /// Sends, parking while the channel is full (for a rendezvous channel:
+    /// until a receiver takes the value), at most until `deadline`.
+    #[inline]
     pub(super) fn send(
         &self,
         value: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
         if !st.rx_alive {
             return Err(SendTimeoutError::Disconnected(value));
         }
-        if st.has_room() {
-            return self.deliver(st, value, deadline);
-        }
-        self.send_parked(st, value, deadline)
-    }
-
-    /// Pushes into room the caller is entitled to, wakes the receiver, and
-    /// for a rendezvous channel waits for the value to be taken.
-    #[inline]
-    fn deliver<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State<T>>,
-        value: T,
-        deadline: Option<Instant>,
-    ) -> Result<(), SendTimeoutError<T>> {
-        let rx = st.push(value);
-        if st.capacity != 0 {
+        if st.may_push() {
+            let rx = st.push(value);
             drop(st);
             if let Some(rx) = rx {
                 rx.unpark();
             }
             return Ok(());
         }
-        // Rendezvous: register as the value's taker before unlocking, so the
-        // receiver's pop finds us however soon it runs.
-        let seq = st.pushed;
-        debug_assert!(st.taker.is_none(), "one untaken rendezvous value at a time");
-        st.taker = Some(park::current());
-        drop(st);
-        if let Some(rx) = rx {
-            rx.unpark();
-        }
-        self.await_take(seq, deadline)
+        self.send_parked(st, value, deadline)
     }
 
-    /// Parks in `tx_waiters` until room is granted, the receiver goes away
-    /// or `deadline` passes.
+    /// Parks in `tx_waiters` with the message until the receiver takes it,
+    /// the receiver goes away, or `deadline` passes.
     fn send_parked<'a>(
         &'a self,
         mut st: MutexGuard<'a, State<T>>,
@@ -311,66 +258,26 @@ impl<T> Chan<T> {
         if expired(deadline) {
             return Err(SendTimeoutError::Timeout(value));
         }
-        let key = st.tx_waiters.push_back(park::current(), 0);
-        let guard = RoomWaitGuard { chan: self, key };
+        let key = st
+            .tx_waiters
+            .push_back_with(park::current(), 0, Some(value));
+        let guard = SendWaitGuard { chan: self, key };
         loop {
             drop(st);
             wait::park_until(deadline);
             st = lock(&self.state);
-            match st.tx_waiters.status(key) {
-                Status::Notified(GRANTED) => {
-                    st.tx_waiters.remove(key);
-                    std::mem::forget(guard);
-                    st.reserved -= 1;
-                    if !st.rx_alive {
-                        return Err(SendTimeoutError::Disconnected(value));
-                    }
-                    return self.deliver(st, value, deadline);
-                }
-                Status::Notified(_) => {
-                    st.tx_waiters.remove(key);
-                    std::mem::forget(guard);
-                    return Err(SendTimeoutError::Disconnected(value));
-                }
-                Status::Waiting => {
-                    if expired(deadline) {
-                        st.tx_waiters.remove(key);
-                        std::mem::forget(guard);
-                        return Err(SendTimeoutError::Timeout(value));
-                    }
-                }
+            let status = st.tx_waiters.status(key);
+            if status == Status::Waiting && !expired(deadline) {
+                continue;
             }
-        }
-    }
-
-    /// Rendezvous: parks until the value pushed as number `seq` is taken;
-    /// on timeout or receiver drop, takes it back.
-    fn await_take(&self, seq: u64, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let guard = TakeWaitGuard { chan: self, seq };
-        loop {
-            wait::park_until(deadline);
-            let mut st = lock(&self.state);
-            if st.popped >= seq {
-                std::mem::forget(guard);
-                return Ok(());
-            }
-            let closed = !st.rx_alive;
-            if closed || expired(deadline) {
-                let (value, next) = st.reclaim();
-                drop(st);
-                std::mem::forget(guard);
-                if let Some(next) = next {
-                    next.unpark();
-                }
-                return Err(if closed {
-                    SendTimeoutError::Disconnected(value)
-                } else {
-                    SendTimeoutError::Timeout(value)
-                });
-            }
-            if st.taker.is_none() {
-                st.taker = Some(park::current());
-            }
+            let (status, value) = st.tx_waiters.remove_take(key);
+            drop(st);
+            std::mem::forget(guard);
+            return match (status, value) {
+                (Status::Notified(DELIVERED), _) | (_, None) => Ok(()),
+                (Status::Notified(_), Some(v)) => Err(SendTimeoutError::Disconnected(v)),
+                (Status::Waiting, Some(v)) => Err(SendTimeoutError::Timeout(v)),
+            };
         }
     }
 
@@ -380,9 +287,11 @@ impl<T> Chan<T> {
     pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut st = lock(&self.state);
         match st.pop() {
-            Some((value, wakes)) => {
+            Some((value, sender)) => {
                 drop(st);
-                wakes.wake();
+                if let Some(sender) = sender {
+                    sender.unpark();
+                }
                 Ok(value)
             }
             None if st.senders == 0 => Err(TryRecvError::Disconnected),
@@ -395,9 +304,11 @@ impl<T> Chan<T> {
     #[inline]
     pub(super) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut st = lock(&self.state);
-        if let Some((value, wakes)) = st.pop() {
+        if let Some((value, sender)) = st.pop() {
             drop(st);
-            wakes.wake();
+            if let Some(sender) = sender {
+                sender.unpark();
+            }
             return Ok(value);
         }
         self.recv_parked(st, deadline)
@@ -408,32 +319,26 @@ impl<T> Chan<T> {
         mut st: MutexGuard<'a, State<T>>,
         deadline: Option<Instant>,
     ) -> Result<T, RecvTimeoutError> {
-        let guard = RxWaitGuard { chan: self };
+        let guard = RecvWaitGuard { chan: self };
         let mut registered = false;
         loop {
-            if let Some((value, wakes)) = st.pop() {
-                // A sender that pushed took our unparker; only a spurious
-                // wake can leave it here.
-                let stale = st.rx_waiter.take();
-                drop(st);
-                std::mem::forget(guard);
-                wakes.wake();
-                drop(stale);
-                return Ok(value);
-            }
-            let err = if st.senders == 0 {
-                Some(RecvTimeoutError::Disconnected)
-            } else if expired(deadline) {
-                Some(RecvTimeoutError::Timeout)
-            } else {
-                None
+            let outcome = match st.pop() {
+                Some((value, sender)) => Some((Ok(value), sender)),
+                None if st.senders == 0 => Some((Err(RecvTimeoutError::Disconnected), None)),
+                None if expired(deadline) => Some((Err(RecvTimeoutError::Timeout), None)),
+                None => None,
             };
-            if let Some(err) = err {
+            if let Some((result, sender)) = outcome {
+                // A sender that pushed took our unparker; only a spurious
+                // wake or an error leaves it here.
                 let stale = st.rx_waiter.take();
                 drop(st);
                 std::mem::forget(guard);
+                if let Some(sender) = sender {
+                    sender.unpark();
+                }
                 drop(stale);
-                return Err(err);
+                return result;
             }
             if !registered || st.rx_waiter.is_none() {
                 // On the first pass replace, don't keep, what is there: the
@@ -447,22 +352,16 @@ impl<T> Chan<T> {
         }
     }
 
-    /// The receiver was dropped: fail every send from now on, wake parked
-    /// senders, and drop queued values (after unlocking).
+    /// The receiver was dropped: fail every send from now on, hand parked
+    /// senders their messages back, and drop queued values (after
+    /// unlocking).
     pub(super) fn close_receiver(&self) {
         let mut st = lock(&self.state);
         st.rx_alive = false;
         let stale = st.rx_waiter.take();
-        // A rendezvous value waiting for its taker stays: its sender takes
-        // it back and returns it in the error.
-        let drained = if st.capacity == 0 && st.taker.is_some() {
-            VecDeque::new()
-        } else {
-            std::mem::take(&mut st.queue)
-        };
+        let drained = std::mem::take(&mut st.queue);
         let mut wakes = WakeSet::new();
         st.tx_waiters.notify_all(CLOSED, &mut wakes);
-        wakes.push_opt(st.taker.take());
         drop(st);
         wakes.wake_all();
         drop(stale);
@@ -490,59 +389,27 @@ impl<T> Chan<T> {
 
 /// Undoes the receiver's registration if its wait is unwound (the
 /// coroutine was cancelled while parked).
-struct RxWaitGuard<'a, T> {
+struct RecvWaitGuard<'a, T> {
     chan: &'a Chan<T>,
 }
 
-impl<T> Drop for RxWaitGuard<'_, T> {
+impl<T> Drop for RecvWaitGuard<'_, T> {
     fn drop(&mut self) {
         let stale = lock(&self.chan.state).rx_waiter.take();
         drop(stale);
     }
 }
 
-/// Removes a parked sender's slot if its wait is unwound, passing on room
-/// that was reserved for it.
-struct RoomWaitGuard<'a, T> {
+/// Removes a parked sender's slot if its wait is unwound; its message, if
+/// not yet taken, is dropped (after unlocking) with the send.
+struct SendWaitGuard<'a, T> {
     chan: &'a Chan<T>,
     key: WaitKey,
 }
 
-impl<T> Drop for RoomWaitGuard<'_, T> {
+impl<T> Drop for SendWaitGuard<'_, T> {
     fn drop(&mut self) {
-        let mut st = lock(&self.chan.state);
-        let next = match st.tx_waiters.remove(self.key) {
-            Status::Notified(GRANTED) => {
-                st.reserved -= 1;
-                st.grant_room()
-            }
-            Status::Notified(_) | Status::Waiting => None,
-        };
-        drop(st);
-        if let Some(next) = next {
-            next.unpark();
-        }
-    }
-}
-
-/// Takes a rendezvous value back if its sender's wait is unwound before
-/// the receiver took it.
-struct TakeWaitGuard<'a, T> {
-    chan: &'a Chan<T>,
-    seq: u64,
-}
-
-impl<T> Drop for TakeWaitGuard<'_, T> {
-    fn drop(&mut self) {
-        let mut st = lock(&self.chan.state);
-        if st.popped >= self.seq {
-            return;
-        }
-        let (value, next) = st.reclaim();
-        drop(st);
-        if let Some(next) = next {
-            next.unpark();
-        }
+        let (_, value) = lock(&self.chan.state).tx_waiters.remove_take(self.key);
         drop(value);
     }
 }

@@ -8,10 +8,14 @@
 //!
 //! * **Capacity 0** makes a *rendezvous* channel, like Go's unbuffered
 //!   `make(chan T)` and `std::sync::mpsc::sync_channel(0)`: `send` returns
-//!   once the receiver has taken the value, and `try_send` succeeds only if
-//!   the receiver is parked in a receive at that moment.
+//!   once the receiver has taken the value, or has been handed it while
+//!   parked in a receive (it then returns with that value), and `try_send`
+//!   succeeds only if the receiver is parked in a receive at that moment.
 //! * **Order**: values from one sender arrive in the order sent. Senders
-//!   parked on a full channel are served first come, first served.
+//!   parked on a full channel are served first come, first served: a parked
+//!   sender's value waits in its wait slot, and each receive moves the
+//!   oldest one into the freed room (and wakes its sender) without waiting
+//!   for that sender to run, as Go's channels do.
 //! * **Disconnection**: once every `Sender` is dropped, the receiver gets
 //!   the values still queued and then [`RecvError`]; a parked receive wakes
 //!   for it. Once the `Receiver` is dropped, sends fail with the value
@@ -130,7 +134,8 @@ pub struct Sender<T> {
 
 impl<T> Sender<T> {
     /// Sends `value`, parking while the channel is full (for a rendezvous
-    /// channel: until the receiver takes it).
+    /// channel: until the receiver takes it, or is handed it while parked
+    /// in a receive).
     ///
     /// # Errors
     ///
@@ -276,14 +281,6 @@ impl<T> Sender<T> {
     /// Allocated buffer slots (test probe).
     pub(crate) fn buffer_capacity(&self) -> usize {
         self.chan.buffer_capacity()
-    }
-}
-
-#[cfg(all(test, pinstack_loom))]
-impl<T> Sender<T> {
-    /// Values queued (test probe, for models where the receiver is busy).
-    pub(crate) fn queued(&self) -> usize {
-        self.chan.len()
     }
 }
 

@@ -288,7 +288,14 @@ fn rendezvous_send_returns_only_once_the_value_is_taken() {
         tx2.send(1).unwrap();
         sent2.store(true, Ordering::SeqCst);
     });
-    wait_for("the value to be offered", || rx.len() == 1);
+    wait_for("the sender to park with its value", || {
+        tx.parked_senders() == 1
+    });
+    assert_eq!(
+        rx.len(),
+        0,
+        "the value waits with its sender, not in the queue"
+    );
     assert!(
         !sent.load(Ordering::SeqCst),
         "rendezvous send returned before the take"
@@ -326,8 +333,9 @@ fn rendezvous_send_timeout_takes_the_value_back() {
 #[test]
 fn rendezvous_receiver_drop_hands_the_value_back() {
     let (tx, rx) = mpsc::channel(0);
+    let probe = tx.clone();
     let t = thread::spawn(move || tx.send(String::from("mine")));
-    wait_for("the value to be offered", || rx.len() == 1);
+    wait_for("the sender to park", || probe.parked_senders() == 1);
     drop(rx);
     assert_eq!(t.join().unwrap().unwrap_err().into_inner(), "mine");
 }

@@ -14,7 +14,7 @@ fn pop_order(list: &mut WaitList) -> Vec<u32> {
 
 #[test]
 fn push_back_is_fifo_and_push_front_jumps_the_queue() {
-    let mut list = WaitList::new();
+    let mut list: WaitList = WaitList::new();
     for i in 1..=3 {
         list.push_back(park::current(), i);
     }
@@ -26,7 +26,7 @@ fn push_back_is_fifo_and_push_front_jumps_the_queue() {
 
 #[test]
 fn remove_from_the_middle_keeps_the_rest_linked() {
-    let mut list = WaitList::new();
+    let mut list: WaitList = WaitList::new();
     let keys: Vec<_> = (0..5).map(|i| list.push_back(park::current(), i)).collect();
     assert_eq!(list.remove(keys[2]), Status::Waiting);
     assert_eq!(list.remove(keys[0]), Status::Waiting);
@@ -37,7 +37,7 @@ fn remove_from_the_middle_keeps_the_rest_linked() {
 
 #[test]
 fn notified_slots_report_their_tag_until_removed_and_are_reused() {
-    let mut list = WaitList::new();
+    let mut list: WaitList = WaitList::new();
     let a = list.push_back(park::current(), 10);
     let b = list.push_back(park::current(), 20);
     assert!(list.notify_front(7).is_some());
@@ -55,7 +55,7 @@ fn notified_slots_report_their_tag_until_removed_and_are_reused() {
 
 #[test]
 fn notify_all_collects_every_waiter_beyond_the_inline_four() {
-    let mut list = WaitList::new();
+    let mut list: WaitList = WaitList::new();
     let keys: Vec<_> = (0..9).map(|i| list.push_back(park::current(), i)).collect();
     let mut wakes = WakeSet::new();
     list.notify_all(3, &mut wakes);
@@ -71,7 +71,7 @@ fn notify_all_collects_every_waiter_beyond_the_inline_four() {
 
 #[test]
 fn slab_shrinks_after_a_burst_once_every_slot_is_free() {
-    let mut list = WaitList::new();
+    let mut list: WaitList = WaitList::new();
     let keys: Vec<_> = (0..500)
         .map(|i| list.push_back(park::current(), i))
         .collect();
@@ -85,4 +85,18 @@ fn slab_shrinks_after_a_burst_once_every_slot_is_free() {
         "an emptied slab keeps {} slots",
         list.slot_capacity()
     );
+}
+
+#[test]
+fn payloads_travel_with_their_waiter() {
+    let mut list: WaitList<Option<String>> = WaitList::new();
+    let a = list.push_back_with(park::current(), 0, Some("a".into()));
+    let b = list.push_back_with(park::current(), 0, Some("b".into()));
+    // The notifier moves the front payload out...
+    let (_, taken) = list.notify_front_take(1).unwrap();
+    assert_eq!(taken.as_deref(), Some("a"));
+    assert_eq!(list.remove_take(a), (Status::Notified(1), None));
+    // ...while a waiter that leaves takes its own back.
+    assert_eq!(list.remove_take(b), (Status::Waiting, Some("b".into())));
+    assert!(list.is_empty());
 }
