@@ -9,6 +9,17 @@ use std::error::Error;
 use std::fmt;
 
 /// A send failed because the receiver was dropped; the value is returned.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, SendError};
+///
+/// let (tx, rx) = mpsc::channel(1);
+/// drop(rx);
+/// let SendError(back) = tx.send(String::from("lost?")).unwrap_err();
+/// assert_eq!(back, "lost?"); // not lost: handed back
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub struct SendError<T>(pub T);
 
@@ -38,6 +49,21 @@ impl<T> Error for SendError<T> {}
 
 /// Why [`try_send`](crate::sync::mpsc::Sender::try_send) failed; the value
 /// is returned either way.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, TrySendError};
+///
+/// let (tx, rx) = mpsc::channel(1);
+/// tx.try_send(1).unwrap();
+/// match tx.try_send(2) {
+///     Err(TrySendError::Full(v)) => assert_eq!(v, 2), // retry later
+///     other => panic!("{other:?}"),
+/// }
+/// drop(rx);
+/// assert!(tx.try_send(3).unwrap_err().is_disconnected());
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum TrySendError<T> {
     /// The channel is full (for a rendezvous channel: no receiver is
@@ -96,6 +122,18 @@ impl<T> From<SendError<T>> for TrySendError<T> {
 
 /// Why [`send_timeout`](crate::sync::mpsc::Sender::send_timeout) failed;
 /// the value is returned either way.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, SendTimeoutError};
+/// use std::time::Duration;
+///
+/// let (tx, _rx) = mpsc::channel(0); // rendezvous, nobody receiving
+/// let err = tx.send_timeout('x', Duration::from_millis(1)).unwrap_err();
+/// assert_eq!(err, SendTimeoutError::Timeout('x'));
+/// println!("{err}"); // says what to do about it
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
 pub enum SendTimeoutError<T> {
     /// No room appeared (for a rendezvous channel: no receiver took the
@@ -155,6 +193,16 @@ impl<T> From<SendError<T>> for SendTimeoutError<T> {
 
 /// A blocking receive failed: the channel is empty and every sender is
 /// gone, so no value will ever arrive.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, RecvError};
+///
+/// let (tx, rx) = mpsc::channel::<u8>(1);
+/// drop(tx);
+/// assert_eq!(rx.recv(), Err(RecvError));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct RecvError;
 
@@ -167,6 +215,17 @@ impl fmt::Display for RecvError {
 impl Error for RecvError {}
 
 /// Why a non-blocking receive returned nothing.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, TryRecvError};
+///
+/// let (tx, rx) = mpsc::channel::<u8>(1);
+/// assert!(rx.try_recv().unwrap_err().is_empty());
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub enum TryRecvError {
     /// Nothing yet; a value may still arrive.
@@ -207,6 +266,18 @@ impl From<RecvError> for TryRecvError {
 }
 
 /// Why a receive with a timeout returned nothing.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, RecvTimeoutError};
+/// use std::time::Duration;
+///
+/// let (tx, rx) = mpsc::channel::<u8>(1);
+/// assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
+/// drop(tx);
+/// assert!(rx.recv_timeout(Duration::from_millis(1)).unwrap_err().is_disconnected());
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub enum RecvTimeoutError {
     /// Nothing arrived before the timeout; a value may still arrive.

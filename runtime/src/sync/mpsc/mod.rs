@@ -515,6 +515,23 @@ impl<T> fmt::Debug for Receiver<T> {
 }
 
 /// Receives until every sender is gone; see [`Receiver::iter`].
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = pinstack::sync::mpsc::channel(2);
+/// std::thread::spawn(move || {
+///     for i in 0..5 {
+///         tx.send(i).unwrap();
+///     }
+/// });
+/// let mut n = 0;
+/// for v in &rx {
+///     assert_eq!(v, n);
+///     n += 1;
+/// }
+/// assert_eq!(n, 5);
+/// ```
 #[derive(Debug)]
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
@@ -529,6 +546,15 @@ impl<T> Iterator for Iter<'_, T> {
 }
 
 /// Yields the values queued right now; see [`Receiver::try_iter`].
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = pinstack::sync::mpsc::unbounded();
+/// tx.send("a").unwrap();
+/// let batch: Vec<_> = rx.try_iter().collect();
+/// assert_eq!(batch, ["a"]);
+/// ```
 #[derive(Debug)]
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
@@ -543,6 +569,17 @@ impl<T> Iterator for TryIter<'_, T> {
 }
 
 /// Owns the receiver and receives until every sender is gone.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = pinstack::sync::mpsc::unbounded();
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// drop(tx);
+/// let all: Vec<i32> = rx.into_iter().collect();
+/// assert_eq!(all, [1, 2]);
+/// ```
 #[derive(Debug)]
 pub struct IntoIter<T> {
     rx: Receiver<T>,
