@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 /// calls (a channel receive, a socket read): the worker keeps running other
 /// tasks meanwhile.
 ///
-/// * **Fairness**: running tasks may take a just-released lock ahead of
-///   parked ones (that keeps lock/unlock cheap), but a parked waiter that
-///   reaches the front of the queue gets the lock within two unlocks, and
-///   parked waiters are served in FIFO order. Nobody starves.
+/// * **Fairness**: parked waiters queue in arrival order and each unlock
+///   wakes the front one. A running task may take the just-released lock
+///   before the woken waiter runs (that keeps lock/unlock cheap), but a
+///   waiter that loses such a race goes back to the front of the queue and
+///   the next unlock hands the lock directly to it. Nobody starves.
 /// * **Contention**: a locker spins briefly (a few dozen pause
 ///   instructions) while nobody is parked, then parks.
 /// * **No poisoning**: if a task panics while holding the guard, the lock

@@ -35,10 +35,11 @@
 //! # Fairness
 //!
 //! Barging keeps the uncontended and lightly contended paths fast (a task
-//! that unlocks and relocks does not pay a switch per lock), while a parked
-//! waiter that reaches the front of the queue gets the lock within two
-//! unlocks: no waiter starves, and parked waiters get the lock in FIFO
-//! order among themselves.
+//! that unlocks and relocks does not pay a switch per lock), while a woken
+//! waiter loses at most one race: the unlock after that hands the lock to
+//! it. Parked waiters are woken in queue order; two woken waiters that both
+//! lose re-queue at the front in the order they get back, so the order is
+//! FIFO up to such swaps. No waiter starves.
 //!
 //! # Waiters that leave
 //!
