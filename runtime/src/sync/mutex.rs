@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 ///   wakes the front one. A running task may take the just-released lock
 ///   before the woken waiter runs (that keeps lock/unlock cheap), but a
 ///   waiter that loses such a race goes back to the front of the queue and
-///   the next unlock hands the lock directly to it. Nobody starves.
+///   is then handed the lock directly, without racing. Nobody starves.
 /// * **Contention**: a locker spins briefly (a few dozen pause
 ///   instructions) while nobody is parked, then parks.
 /// * **No poisoning**: if a task panics while holding the guard, the lock

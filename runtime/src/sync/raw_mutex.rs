@@ -36,8 +36,8 @@
 //!
 //! Barging keeps the uncontended and lightly contended paths fast (a task
 //! that unlocks and relocks does not pay a switch per lock), while a woken
-//! waiter loses at most one race: the unlock after that hands the lock to
-//! it. Parked waiters are woken in queue order; two woken waiters that both
+//! waiter loses at most one race: it then goes back to the front, and an
+//! unlock that finds it first in line hands the lock to it. Parked waiters are woken in queue order; two woken waiters that both
 //! lose re-queue at the front in the order they get back, so the order is
 //! FIFO up to such swaps. No waiter starves.
 //!
