@@ -47,6 +47,7 @@ pub mod net;
 mod park;
 mod runtime;
 mod scheduler;
+pub mod sync;
 mod sys;
 pub mod task;
 #[doc(hidden)]

@@ -1,0 +1,415 @@
+//! The state shared by a channel's senders and its receiver, and every
+//! operation on it. `Sender`/`Receiver` in `mod.rs` are thin handles.
+//!
+//! # Layout and size
+//!
+//! One `Arc<Chan<T>>` per channel: the `Arc` counts, a futex mutex and
+//! [`State`], about 140 bytes on 64-bit with nothing allocated behind it
+//! until the first message (the ring buffer grows on demand, keeps its
+//! capacity while in use, and shrinks after a burst). A million idle
+//! channels therefore cost a million small allocations, nothing more.
+//!
+//! # Who touches what
+//!
+//! Every field is behind `Chan::state`; the lock is held only for a few
+//! field updates, never across a park and never while user code (a `T`'s
+//! `Drop`) runs: values leaving the channel are dropped after unlocking.
+//!
+//! * `queue`: pushed by senders, popped by the receiver; never longer than
+//!   `capacity` (a rendezvous channel's queue holds a value only once a
+//!   parked receiver has been promised it).
+//! * `rx_waiter`: set by the receiver right before it parks, *taken* (not
+//!   cloned) by whichever sender pushes next or by the last sender to drop.
+//!   There is one receiver and `Receiver` is `!Sync`, so at most one recv
+//!   runs at a time and the slot is always its own.
+//! * `tx_waiters`: senders parked on a full channel, FIFO, **each with its
+//!   message in its slot** (as Go's channels keep a blocked sender's value
+//!   in its `sudog`). Invariant: while a sender is parked, the queue is full
+//!   (`len == capacity`), so a newcomer cannot overtake it.
+//!
+//! # Transitions
+//!
+//! ```text
+//!   send, room and nobody parked ahead:  push ─► take rx_waiter ─► unlock ─► unpark it
+//!   send, rendezvous, receiver parked:   the same (the parked receiver is committed
+//!                                         to take it: it re-checks the queue first)
+//!   send, otherwise:                     park in tx_waiters holding the message
+//!   recv pops from the queue:            room freed ─► move the front parked sender's
+//!                                         message into the queue, notify it DELIVERED
+//!   recv finds the queue empty:          take the front parked sender's message
+//!                                         directly (rendezvous), notify it DELIVERED
+//!   last Sender dropped:                 take rx_waiter ─► unpark (sees Disconnected)
+//!   Receiver dropped:                    notify every parked sender CLOSED (each takes
+//!                                         its message back), drain the queue, drop
+//!                                         the drained values after unlocking
+//! ```
+//!
+//! A receive therefore never waits for a woken sender to run (no convoy),
+//! parked senders are served in arrival order, a wake is issued only when
+//! someone registered, and an unparker is cloned only when its owner is
+//! about to park.
+
+use crate::loom::sync::{Mutex, MutexGuard};
+use crate::park::{self, Unparker};
+use crate::sync::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::sync::wait::{self, expired, lock};
+use crate::sync::wait_list::{Status, WaitKey, WaitList, WakeSet};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Notification tag: the receiver took the parked sender's message.
+const DELIVERED: u32 = 1;
+/// Notification tag: the receiver is gone; take the message back.
+const CLOSED: u32 = 2;
+
+/// When the queue empties with more than this many slots allocated, it
+/// shrinks back to `SHRINK_TO`, so a burst does not pin memory forever.
+const SHRINK_ABOVE: usize = 1024;
+const SHRINK_TO: usize = 16;
+
+/// Shared state of one channel.
+#[derive(Debug)]
+pub(super) struct Chan<T> {
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    queue: VecDeque<T>,
+    /// Bound given at creation: 0 = rendezvous, `usize::MAX` = unbounded.
+    capacity: usize,
+    senders: usize,
+    rx_alive: bool,
+    rx_waiter: Option<Unparker>,
+    tx_waiters: WaitList<Option<T>>,
+}
+
+impl<T> State<T> {
+    /// Whether a newly arriving sender may push now: nobody parked ahead of
+    /// it and room left; for a rendezvous channel, a receiver parked and
+    /// not yet promised a value.
+    #[inline]
+    fn may_push(&self) -> bool {
+        self.tx_waiters.is_empty()
+            && if self.capacity == 0 {
+                self.rx_waiter.is_some() && self.queue.is_empty()
+            } else {
+                self.queue.len() < self.capacity
+            }
+    }
+
+    /// Pushes and takes the receiver's unparker, if it is parked.
+    #[inline]
+    fn push(&mut self, value: T) -> Option<Unparker> {
+        self.queue.push_back(value);
+        self.rx_waiter.take()
+    }
+
+    /// Takes the next message, from the queue or else from the front
+    /// parked sender, and returns the parked sender to wake, if any.
+    #[inline]
+    fn pop(&mut self) -> Option<(T, Option<Unparker>)> {
+        match self.queue.pop_front() {
+            Some(value) => {
+                let sender = if self.tx_waiters.is_empty() {
+                    None
+                } else {
+                    self.refill()
+                };
+                if self.queue.is_empty() && self.queue.capacity() > SHRINK_ABOVE {
+                    self.queue.shrink_to(SHRINK_TO);
+                }
+                Some((value, sender))
+            }
+            // Every queued sender's slot holds its message until it is
+            // taken here or handed back on close, so the inner `None`
+            // cannot occur.
+            None => match self.tx_waiters.notify_front_take(DELIVERED) {
+                Some((sender, Some(value))) => Some((value, Some(sender))),
+                Some((_, None)) | None => None,
+            },
+        }
+    }
+
+    /// A pop freed room: move the front parked sender's message in.
+    #[cold]
+    fn refill(&mut self) -> Option<Unparker> {
+        if self.queue.len() >= self.capacity {
+            return None;
+        }
+        let (sender, value) = self.tx_waiters.notify_front_take(DELIVERED)?;
+        if let Some(value) = value {
+            self.queue.push_back(value);
+        }
+        Some(sender)
+    }
+}
+
+impl<T> Chan<T> {
+    /// A channel holding up to `capacity` values (0: rendezvous,
+    /// `usize::MAX`: unbounded), with one sender and a live receiver.
+    pub(super) fn new(capacity: usize) -> Chan<T> {
+        Chan {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                capacity,
+                senders: 1,
+                rx_alive: true,
+                rx_waiter: None,
+                tx_waiters: WaitList::new(),
+            }),
+        }
+    }
+
+    /// The bound given at creation, `None` when unbounded.
+    pub(super) fn capacity(&self) -> Option<usize> {
+        match lock(&self.state).capacity {
+            usize::MAX => None,
+            c => Some(c),
+        }
+    }
+
+    /// Values currently queued (not counting parked senders' messages).
+    pub(super) fn len(&self) -> usize {
+        lock(&self.state).queue.len()
+    }
+
+    /// Whether the receiver was dropped.
+    pub(super) fn is_closed(&self) -> bool {
+        !lock(&self.state).rx_alive
+    }
+
+    /// Whether every sender was dropped.
+    pub(super) fn senders_gone(&self) -> bool {
+        lock(&self.state).senders == 0
+    }
+
+    // ----- senders -------------------------------------------------------
+
+    /// A new `Sender` handle exists.
+    pub(super) fn add_sender(&self) {
+        lock(&self.state).senders += 1;
+    }
+
+    /// A `Sender` handle was dropped; the last one wakes the receiver.
+    pub(super) fn drop_sender(&self) {
+        let mut st = lock(&self.state);
+        st.senders -= 1;
+        let rx = if st.senders == 0 {
+            st.rx_waiter.take()
+        } else {
+            None
+        };
+        drop(st);
+        if let Some(rx) = rx {
+            rx.unpark();
+        }
+    }
+
+    /// Sends without waiting. A rendezvous channel accepts the value only
+    /// if the receiver is parked in a receive right now.
+    pub(super) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut st = lock(&self.state);
+        if !st.rx_alive {
+            return Err(TrySendError::Disconnected(value));
+        }
+        if !st.may_push() {
+            return Err(TrySendError::Full(value));
+        }
+        let rx = st.push(value);
+        drop(st);
+        if let Some(rx) = rx {
+            rx.unpark();
+        }
+        Ok(())
+    }
+
+    /// Sends, parking while the channel is full (for a rendezvous channel:
+    /// until a receiver takes the value), at most until `deadline`.
+    #[inline]
+    pub(super) fn send(
+        &self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let mut st = lock(&self.state);
+        if !st.rx_alive {
+            return Err(SendTimeoutError::Disconnected(value));
+        }
+        if st.may_push() {
+            let rx = st.push(value);
+            drop(st);
+            if let Some(rx) = rx {
+                rx.unpark();
+            }
+            return Ok(());
+        }
+        self.send_parked(st, value, deadline)
+    }
+
+    /// Parks in `tx_waiters` with the message until the receiver takes it,
+    /// the receiver goes away, or `deadline` passes.
+    fn send_parked<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<T>>,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        if expired(deadline) {
+            return Err(SendTimeoutError::Timeout(value));
+        }
+        let key = st
+            .tx_waiters
+            .push_back_with(park::current(), 0, Some(value));
+        let guard = SendWaitGuard { chan: self, key };
+        loop {
+            drop(st);
+            wait::park_until(deadline);
+            st = lock(&self.state);
+            let status = st.tx_waiters.status(key);
+            if status == Status::Waiting && !expired(deadline) {
+                continue;
+            }
+            let (status, value) = st.tx_waiters.remove_take(key);
+            drop(st);
+            std::mem::forget(guard);
+            return match (status, value) {
+                (Status::Notified(DELIVERED), _) | (_, None) => Ok(()),
+                (Status::Notified(_), Some(v)) => Err(SendTimeoutError::Disconnected(v)),
+                (Status::Waiting, Some(v)) => Err(SendTimeoutError::Timeout(v)),
+            };
+        }
+    }
+
+    // ----- receiver ------------------------------------------------------
+
+    /// Receives without waiting.
+    pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut st = lock(&self.state);
+        match st.pop() {
+            Some((value, sender)) => {
+                drop(st);
+                if let Some(sender) = sender {
+                    sender.unpark();
+                }
+                Ok(value)
+            }
+            None if st.senders == 0 => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Receives, parking while the channel is empty, at most until
+    /// `deadline`.
+    #[inline]
+    pub(super) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut st = lock(&self.state);
+        if let Some((value, sender)) = st.pop() {
+            drop(st);
+            if let Some(sender) = sender {
+                sender.unpark();
+            }
+            return Ok(value);
+        }
+        self.recv_parked(st, deadline)
+    }
+
+    fn recv_parked<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<T>>,
+        deadline: Option<Instant>,
+    ) -> Result<T, RecvTimeoutError> {
+        let guard = RecvWaitGuard { chan: self };
+        let mut registered = false;
+        loop {
+            let outcome = match st.pop() {
+                Some((value, sender)) => Some((Ok(value), sender)),
+                None if st.senders == 0 => Some((Err(RecvTimeoutError::Disconnected), None)),
+                None if expired(deadline) => Some((Err(RecvTimeoutError::Timeout), None)),
+                None => None,
+            };
+            if let Some((result, sender)) = outcome {
+                // A sender that pushed took our unparker; only a spurious
+                // wake or an error leaves it here.
+                let stale = st.rx_waiter.take();
+                drop(st);
+                std::mem::forget(guard);
+                if let Some(sender) = sender {
+                    sender.unpark();
+                }
+                drop(stale);
+                return result;
+            }
+            if !registered || st.rx_waiter.is_none() {
+                // On the first pass replace, don't keep, what is there: the
+                // slot is this receive's alone.
+                st.rx_waiter = Some(park::current());
+                registered = true;
+            }
+            drop(st);
+            wait::park_until(deadline);
+            st = lock(&self.state);
+        }
+    }
+
+    /// The receiver was dropped: fail every send from now on, hand parked
+    /// senders their messages back, and drop queued values (after
+    /// unlocking).
+    pub(super) fn close_receiver(&self) {
+        let mut st = lock(&self.state);
+        st.rx_alive = false;
+        let stale = st.rx_waiter.take();
+        let drained = std::mem::take(&mut st.queue);
+        let mut wakes = WakeSet::new();
+        st.tx_waiters.notify_all(CLOSED, &mut wakes);
+        drop(st);
+        wakes.wake_all();
+        drop(stale);
+        drop(drained);
+    }
+}
+
+#[cfg(all(test, not(pinstack_loom)))]
+impl<T> Chan<T> {
+    /// Senders parked for room (test probe).
+    pub(super) fn parked_senders(&self) -> usize {
+        lock(&self.state).tx_waiters.len()
+    }
+
+    /// Whether the receiver has registered to be woken (test probe).
+    pub(super) fn receiver_registered(&self) -> bool {
+        lock(&self.state).rx_waiter.is_some()
+    }
+
+    /// Allocated buffer slots (test probe).
+    pub(super) fn buffer_capacity(&self) -> usize {
+        lock(&self.state).queue.capacity()
+    }
+}
+
+/// Undoes the receiver's registration if its wait is unwound (the
+/// coroutine was cancelled while parked).
+struct RecvWaitGuard<'a, T> {
+    chan: &'a Chan<T>,
+}
+
+impl<T> Drop for RecvWaitGuard<'_, T> {
+    fn drop(&mut self) {
+        let stale = lock(&self.chan.state).rx_waiter.take();
+        drop(stale);
+    }
+}
+
+/// Removes a parked sender's slot if its wait is unwound; its message, if
+/// not yet taken, is dropped (after unlocking) with the send.
+struct SendWaitGuard<'a, T> {
+    chan: &'a Chan<T>,
+    key: WaitKey,
+}
+
+impl<T> Drop for SendWaitGuard<'_, T> {
+    fn drop(&mut self) {
+        let (_, value) = lock(&self.chan.state).tx_waiters.remove_take(self.key);
+        drop(value);
+    }
+}

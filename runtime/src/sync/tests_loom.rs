@@ -1,0 +1,449 @@
+//! loom models of `crate::sync`: every interleaving of the real code (the
+//! `crate::loom` shim swaps in loom's mutex, atomics, `UnsafeCell` and
+//! thread park) is explored, and each model asserts that no wake-up is lost
+//! (a lost one shows up as a deadlock, which loom reports) and that the
+//! values seen are the right ones.
+//!
+//! Run with
+//! `RUSTFLAGS="--cfg pinstack_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p pinstack --lib loom`.
+//!
+//! Timed operations appear only with a zero timeout: the deadline has then
+//! always passed when it is checked, so the model stays deterministic (loom
+//! does not model the clock).
+
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::loom::sync::Arc;
+use crate::sync::mpsc::{self, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError};
+use crate::sync::{oneshot, Condvar, Mutex, Notify, Semaphore, WaitGroup};
+use loom::thread;
+use std::time::Duration;
+
+mod group_a {
+    //! Channels.
+    use super::*;
+
+    #[test]
+    fn loom_mpsc_send_wakes_a_receiver_going_to_park() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let t = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx // kept alive: only the send's own wake-up may release recv
+            });
+            assert_eq!(rx.recv(), Ok(1));
+            drop(t.join().unwrap());
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_close_races_recv() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let t = thread::spawn(move || {
+                tx.send(7).unwrap();
+                drop(tx);
+            });
+            assert_eq!(rx.recv(), Ok(7));
+            assert_eq!(rx.recv(), Err(RecvError));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_full_channel_parks_sender_until_recv() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let t = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx.send(2).unwrap();
+                tx // kept alive: only the sends' own wake-ups may release recv
+            });
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(rx.recv(), Ok(2));
+            let tx = t.join().unwrap();
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            drop(tx);
+            assert_eq!(rx.recv(), Err(RecvError));
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_one_recv_releases_a_parked_sender() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(0).unwrap();
+            let t = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx
+            });
+            assert_eq!(rx.recv(), Ok(0));
+            // That one receive made room: the send completes with no
+            // further receive, whether it had parked or not.
+            let tx = t.join().unwrap();
+            assert_eq!(rx.len(), 1);
+            assert_eq!(rx.recv(), Ok(1));
+            drop(tx);
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_receiver_drop_wakes_parked_sender() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(0).unwrap();
+            let t = thread::spawn(move || tx.send(1));
+            drop(rx);
+            // Whether it parked or not, the send fails and hands 1 back.
+            assert_eq!(t.join().unwrap().unwrap_err().into_inner(), 1);
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_two_senders_on_a_full_channel() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let tx2 = tx.clone();
+            let a = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx
+            });
+            let b = thread::spawn(move || {
+                tx2.send(2).unwrap();
+                tx2
+            });
+            let x = rx.recv().unwrap();
+            let y = rx.recv().unwrap();
+            assert_eq!(x + y, 3);
+            let senders = (a.join().unwrap(), b.join().unwrap());
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            drop(senders);
+            assert_eq!(rx.recv(), Err(RecvError));
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_zero_timeout_recv_races_send() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let t = thread::spawn(move || tx.send(5).unwrap());
+            match rx.recv_timeout(Duration::ZERO) {
+                Ok(v) => assert_eq!(v, 5),
+                Err(RecvTimeoutError::Timeout) => assert_eq!(rx.recv(), Ok(5)),
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+            t.join().unwrap();
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_rendezvous_two_senders_one_receiver() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(0);
+            let tx2 = tx.clone();
+            let a = thread::spawn(move || {
+                tx.send(1).unwrap();
+                tx
+            });
+            let b = thread::spawn(move || {
+                tx2.send(2).unwrap();
+                tx2
+            });
+            // Values come either from a sender parked with its value or
+            // pushed for this (parked) receive; every one exactly once.
+            let x = rx.recv().unwrap();
+            let y = rx.recv().unwrap();
+            assert_eq!(x + y, 3);
+            let senders = (a.join().unwrap(), b.join().unwrap());
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            drop(senders);
+            assert_eq!(rx.recv(), Err(RecvError));
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_rendezvous_send_timeout_takes_value_back() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(0);
+            let t = thread::spawn(move || {
+                let got = rx.recv_timeout(Duration::ZERO).ok();
+                (got, rx) // keep the receiver alive: this is not a drop model
+            });
+            let sent = tx.send_timeout(3, Duration::ZERO);
+            let (got, rx) = t.join().unwrap();
+            assert_eq!(
+                rx.try_recv(),
+                Err(TryRecvError::Empty),
+                "a value was left behind"
+            );
+            match sent {
+                // Delivered: the receiver has it.
+                Ok(()) => assert_eq!(got, Some(3)),
+                // Taken back: nobody has it, whatever the receiver saw.
+                Err(SendTimeoutError::Timeout(v)) => {
+                    assert_eq!(v, 3);
+                    assert_eq!(got, None);
+                }
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_rendezvous_receiver_drop_hands_value_back() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(0);
+            let t = thread::spawn(move || tx.send(String::from("v")));
+            drop(rx);
+            // Never taken, so it comes back whole, whenever the drop ran.
+            assert_eq!(t.join().unwrap().unwrap_err().into_inner(), "v");
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_parked_sender_is_granted_room_in_order() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            tx.send(0).unwrap();
+            let tx2 = tx.clone();
+            let t = thread::spawn(move || {
+                tx2.send(1).unwrap();
+                tx2
+            });
+            assert_eq!(rx.recv(), Ok(0));
+            // Room is free now. If the spawned sender had parked, that room
+            // is reserved for it and a newcomer cannot take it; if it had
+            // not arrived yet, the newcomer may get in first.
+            let early = tx.try_send(2).is_ok();
+            assert!(rx.len() <= 1, "capacity exceeded");
+            let mut got = vec![rx.recv().unwrap()];
+            if early {
+                assert!(rx.len() <= 1, "capacity exceeded");
+                got.push(rx.recv().unwrap());
+            }
+            let tx2 = t.join().unwrap();
+            drop((tx, tx2));
+            assert_eq!(rx.recv(), Err(RecvError));
+            assert_eq!(got, if early { vec![2, 1] } else { vec![1] });
+        });
+    }
+}
+
+mod group_b {
+    //! oneshot.
+    use super::*;
+
+    #[test]
+    fn loom_oneshot_send_wakes_receiver() {
+        loom::model(|| {
+            let (tx, rx) = oneshot::channel();
+            let t = thread::spawn(move || tx.send(9).unwrap());
+            assert_eq!(rx.recv(), Ok(9));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_sender_drop_wakes_receiver() {
+        loom::model(|| {
+            let (tx, rx) = oneshot::channel::<u8>();
+            let t = thread::spawn(move || drop(tx));
+            assert_eq!(rx.recv(), Err(oneshot::RecvError));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_zero_timeout_recv_races_send() {
+        loom::model(|| {
+            let (tx, mut rx) = oneshot::channel();
+            let t = thread::spawn(move || tx.send(1).unwrap());
+            match rx.recv_timeout(Duration::ZERO) {
+                Ok(v) => assert_eq!(v, 1),
+                Err(oneshot::RecvTimeoutError::Timeout) => assert_eq!(rx.recv(), Ok(1)),
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_oneshot_send_races_receiver_drop() {
+        loom::model(|| {
+            let (tx, rx) = oneshot::channel();
+            let value = Arc::new(AtomicUsize::new(0));
+            let t = thread::spawn(move || tx.send(value).map_err(|v| Arc::strong_count(&v)));
+            drop(rx);
+            // Either delivered (then dropped with the receiver) or handed
+            // back whole; never lost or duplicated.
+            match t.join().unwrap() {
+                Ok(()) => {}
+                Err(count) => assert_eq!(count, 1),
+            }
+        });
+    }
+}
+
+mod group_c {
+    //! Mutex and Condvar.
+    use super::*;
+
+    #[test]
+    fn loom_mutex_hand_off_keeps_exclusion() {
+        loom::model(|| {
+            let m = Arc::new(Mutex::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let m = m.clone();
+                    thread::spawn(move || {
+                        let mut g = m.lock();
+                        let v = *g;
+                        thread::yield_now();
+                        *g = v + 1;
+                    })
+                })
+                .collect();
+            *m.lock() += 1;
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*m.lock(), 3);
+            assert!(!m.is_locked());
+        });
+    }
+
+    #[test]
+    fn loom_mutex_three_lockers_each_twice() {
+        loom::model(|| {
+            let m = Arc::new(Mutex::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let m = m.clone();
+                    thread::spawn(move || {
+                        for _ in 0..2 {
+                            *m.lock() += 1;
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..2 {
+                *m.lock() += 1;
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(*m.lock(), 6);
+        });
+    }
+
+    #[test]
+    fn loom_mutex_zero_timeout_lock_leaves_no_waiter_behind() {
+        loom::model(|| {
+            let m = Arc::new(Mutex::new(0));
+            let m2 = m.clone();
+            let t = thread::spawn(move || {
+                if let Some(mut g) = m2.try_lock_for(Duration::ZERO) {
+                    *g += 1;
+                }
+            });
+            *m.lock() += 10;
+            t.join().unwrap();
+            let v = *m.lock();
+            assert!(v == 10 || v == 11);
+        });
+    }
+
+    #[test]
+    fn loom_condvar_notify_is_not_lost() {
+        loom::model(|| {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let p2 = pair.clone();
+            let t = thread::spawn(move || {
+                let (m, cv) = &*p2;
+                *m.lock() = true;
+                cv.notify_one();
+            });
+            let (m, cv) = &*pair;
+            let g = cv.wait_while(m.lock(), |ready| !*ready);
+            assert!(*g);
+            drop(g);
+            t.join().unwrap();
+        });
+    }
+}
+
+mod group_d {
+    //! Notify, WaitGroup, Semaphore.
+    use super::*;
+
+    #[test]
+    fn loom_notify_permit_is_never_lost() {
+        loom::model(|| {
+            let n = Arc::new(Notify::new());
+            let n2 = n.clone();
+            let t = thread::spawn(move || n2.notify_one());
+            n.notified();
+            t.join().unwrap();
+            assert!(!n.try_notified());
+        });
+    }
+
+    #[test]
+    fn loom_notify_waiters_then_notify_one_always_releases_the_waiter() {
+        loom::model(|| {
+            let n = Arc::new(Notify::new());
+            let n2 = n.clone();
+            let t = thread::spawn(move || n2.notified());
+            // If the waiter was already queued, notify_waiters wakes it and
+            // notify_one stores a permit; if not, notify_waiters is a no-op
+            // and notify_one's permit (or wake-up) is the waiter's.
+            n.notify_waiters();
+            n.notify_one();
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_wait_group_waiter_sees_all_work() {
+        loom::model(|| {
+            let wg = WaitGroup::new();
+            let work = Arc::new(AtomicUsize::new(0));
+            wg.add(2);
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let (wg, work) = (wg.clone(), work.clone());
+                    thread::spawn(move || {
+                        work.fetch_add(1, Ordering::Relaxed);
+                        wg.done();
+                    })
+                })
+                .collect();
+            wg.wait();
+            assert_eq!(work.load(Ordering::Relaxed), 2);
+            for t in threads {
+                t.join().unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn loom_semaphore_single_permit_is_exclusive() {
+        loom::model(|| {
+            let sem = Arc::new(Semaphore::new(1));
+            let inside = Arc::new(AtomicUsize::new(0));
+            let (s2, i2) = (sem.clone(), inside.clone());
+            let t = thread::spawn(move || {
+                let _p = s2.acquire();
+                assert_eq!(i2.fetch_add(1, Ordering::Relaxed), 0);
+                i2.fetch_sub(1, Ordering::Relaxed);
+            });
+            {
+                let _p = sem.acquire();
+                assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
+                inside.fetch_sub(1, Ordering::Relaxed);
+            }
+            t.join().unwrap();
+            assert_eq!(sem.available_permits(), 1);
+        });
+    }
+}
