@@ -114,8 +114,8 @@ pub struct WorkerMetrics {
 pub struct RuntimeMetrics {
     /// One entry per worker, by worker index.
     pub workers: Vec<WorkerMetrics>,
-    /// The stack pool's statistics.
-    pub stack_pool: pinstack_stackpool::PoolStats,
+    /// The stack pools' statistics: one pool, or one per NUMA node under `Bind`.
+    pub stack_pools: Vec<pinstack_stackpool::PoolStats>,
 }
 
 impl WorkerCounters {

@@ -91,14 +91,14 @@ impl Runtime {
         let steal_order = (0..n)
             .map(|i| placement::steal_order(&placements, i).into_boxed_slice())
             .collect();
-        let pool = StackPool::new()?;
+        let (pools, pool_of) = stack_pools(&config, &placements)?;
         let shared = Arc::new(Shared {
             workers: handles.into_boxed_slice(),
             steal_order,
             injector: Injector::new(),
             idle,
             shutdown: AtomicBool::new(false),
-            pool,
+            pools,
             live: LiveTasks::new(config.max_live_tasks),
             blocking: crate::blocking::BlockingPool::new(&config),
             config,
@@ -112,6 +112,7 @@ impl Runtime {
             let core = Core::new(
                 local,
                 poll,
+                shared.pools[pool_of[i]].clone(),
                 0x9e37_79b9 ^ (i as u32).wrapping_mul(0x85eb_ca6b),
             );
             let placed_tx = placed_tx.clone();
@@ -293,9 +294,40 @@ impl Handle {
                 .iter()
                 .map(|w| w.stats.snapshot())
                 .collect(),
-            stack_pool: self.shared.pool.stats(),
+            stack_pools: self.shared.pools.iter().map(StackPool::stats).collect(),
         }
     }
+}
+
+/// The stack pools, and for each worker the index of its pool: under `Bind`
+/// one pool per memory node, its slabs `mbind`ed there; else one pool.
+fn stack_pools(
+    config: &Config,
+    placements: &[placement::WorkerPlacement],
+) -> io::Result<(Box<[StackPool]>, Vec<usize>)> {
+    if config.numa != NumaPolicy::Bind {
+        return Ok((
+            vec![StackPool::new()?].into_boxed_slice(),
+            vec![0; placements.len()],
+        ));
+    }
+    let mut nodes: Vec<usize> = placements.iter().map(|p| p.memory_node).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    let pools = nodes
+        .iter()
+        .map(|&n| {
+            StackPool::builder()
+                .numa_node(Some(n))
+                .build()
+                .map_err(io::Error::from)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    let pool_of = placements
+        .iter()
+        .map(|p| nodes.binary_search(&p.memory_node).unwrap_or(0))
+        .collect();
+    Ok((pools.into_boxed_slice(), pool_of))
 }
 
 /// Where each worker runs, from the configured or detected topology.

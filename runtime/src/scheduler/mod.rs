@@ -191,7 +191,9 @@ pub(crate) struct Shared {
     pub(crate) injector: Injector<TaskRef>,
     pub(crate) idle: Arc<Idle>,
     pub(crate) shutdown: AtomicBool,
-    pub(crate) pool: StackPool,
+    /// One stack pool per memory node under `Bind` (slabs bound there),
+    /// else one shared pool; each worker's `Core` holds its own.
+    pub(crate) pools: Box<[StackPool]>,
     pub(crate) config: crate::builder::Config,
     pub(crate) blocking: crate::blocking::BlockingPool,
     pub(crate) live: crate::metrics::LiveTasks,

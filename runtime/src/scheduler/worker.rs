@@ -49,10 +49,17 @@ pub(crate) struct Core {
     events: mio::Events,
     /// Started, unfinished tasks (for cancellation at shutdown).
     owned: Owned,
+    /// Where this worker's stacks come from (its node's pool under `Bind`).
+    pool: pinstack_stackpool::StackPool,
 }
 
 impl Core {
-    pub(crate) fn new(local: Worker<TaskRef>, poll: mio::Poll, seed: u32) -> Core {
+    pub(crate) fn new(
+        local: Worker<TaskRef>,
+        poll: mio::Poll,
+        pool: pinstack_stackpool::StackPool,
+        seed: u32,
+    ) -> Core {
         Core {
             local,
             ready: VecDeque::with_capacity(256),
@@ -65,6 +72,7 @@ impl Core {
             poll,
             events: mio::Events::with_capacity(1024),
             owned: Owned::default(),
+            pool,
         }
     }
 
@@ -387,7 +395,8 @@ fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -
         0 => cx.shared.config.default_stack_size,
         n => n,
     };
-    match cx.shared.pool.acquire(hint) {
+    let acquired = cx.core.borrow().pool.acquire(hint);
+    match acquired {
         Ok(stack) => {
             // SAFETY: first run, on the worker that becomes home, before the
             // coroutine exists (raw.rs rule 4).
