@@ -32,6 +32,7 @@ pub mod hub;
 pub mod idle;
 pub mod load;
 pub mod outbox;
+pub mod pinstack_server;
 pub mod proto;
 pub mod reply;
 pub mod session;

@@ -155,17 +155,38 @@ impl Drop for ServerHandle {
 ///
 /// The runtime, bind or listen error.
 pub fn spawn(config: ChatConfig) -> io::Result<ServerHandle> {
+    spawn_with(config, "chat-tokio", |c, sd, st, ready| {
+        run_with_stats(c, sd, st, ready)
+    })
+}
+
+/// The runner of a twin: serve `config` until `shutdown`, calling `ready`
+/// with the bound address.
+pub(crate) type RunFn = fn(
+    &ChatConfig,
+    &Shutdown,
+    Arc<ServerStats>,
+    Box<dyn FnOnce(SocketAddr) + Send>,
+) -> io::Result<()>;
+
+/// Starts a twin's runner on a new thread; returns once it listens.
+pub(crate) fn spawn_with(config: ChatConfig, name: &str, run: RunFn) -> io::Result<ServerHandle> {
     let shutdown = Shutdown::new();
     let stats = Arc::new(ServerStats::default());
     let (tx, rx) = std::sync::mpsc::channel();
     let (sd, st) = (shutdown.clone(), stats.clone());
     let thread = std::thread::Builder::new()
-        .name("chat-tokio".into())
+        .name(name.into())
         .spawn(move || {
             let ready_tx = tx.clone();
-            let r = run_with_stats(&config, &sd, st, move |a| {
-                let _ = ready_tx.send(Ok(a));
-            });
+            let r = run(
+                &config,
+                &sd,
+                st,
+                Box::new(move |a| {
+                    let _ = ready_tx.send(Ok(a));
+                }),
+            );
             if let Err(e) = &r {
                 let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
             }

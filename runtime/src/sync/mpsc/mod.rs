@@ -238,6 +238,25 @@ impl<T> Sender<T> {
         self.chan.is_closed()
     }
 
+    /// How many values are queued now (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pinstack::sync::mpsc;
+    /// let (tx, _rx) = mpsc::channel(4);
+    /// tx.send(1).unwrap();
+    /// assert_eq!(tx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// Whether no value is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The capacity given to [`channel`], or `None` for an unbounded one.
     ///
     /// # Examples
