@@ -1,0 +1,295 @@
+//! pinstack's chat server, and its demo.
+//!
+//! * `chat [--addr A --workers N ...]`: serve (IRC subset) until killed.
+//! * `chat --demo [--clients N --rooms R --rate M --duration D]`: start the
+//!   server in a child process, drive it with the load generator from this
+//!   process, and print a short table (defaults: 10,000 clients in 100 rooms,
+//!   1,000 messages/s for 10 s).
+//! * `chat --compare ...`: the same load against the tokio twin too, with
+//!   pinstack/tokio ratios.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pinstack_examples::chat::load::{self, LoadConfig, LoadReport};
+use pinstack_examples::chat::{pinstack_server, tokio_server, ChatConfig};
+use pinstack_examples::flags::{exit_with, Flags};
+use pinstack_examples::{raise_nofile_limit, Shutdown};
+
+const USAGE: &str = "\
+usage: chat [server flags]                 serve until killed
+       chat --demo [load flags]            server + load generator, prints a table
+       chat --compare [load flags]         the same on pinstack and on tokio, with ratios
+
+load flags: --clients N (10000) --rooms R (100) --rate MSGS_PER_S (1000)
+            --duration D (10s) --workers N (2, server workers)
+server flags: see `chat_tokio --help` (same flags)";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--serve") => serve_child(&args[1..]),
+        Some("--demo") => demo(&args[1..], false),
+        Some("--compare") => demo(&args[1..], true),
+        Some("--help" | "-h") => println!("{USAGE}"),
+        _ => serve_standalone(args),
+    }
+}
+
+fn serve_standalone(args: Vec<String>) {
+    let config = ChatConfig::from_flags(Flags::new(args)).unwrap_or_else(|e| exit_with(&e, USAGE));
+    report_nofile("chat");
+    let r = pinstack_server::run(&config, &Shutdown::new(), |addr| {
+        println!("listening on {addr} pid {}", std::process::id());
+    });
+    if let Err(e) = r {
+        eprintln!("chat: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn report_nofile(who: &str) {
+    match raise_nofile_limit() {
+        Ok(l) => eprintln!("{who}: {l}"),
+        Err(e) => eprintln!("{who}: cannot raise RLIMIT_NOFILE: {e}"),
+    }
+}
+
+/// Child mode: serve with the named twin until stdin closes.
+fn serve_child(args: &[String]) {
+    let (twin, rest) = args.split_first().unwrap_or_else(|| {
+        exit_with(
+            &pinstack_examples::flags::FlagError::Invalid("--serve needs a twin".into()),
+            USAGE,
+        )
+    });
+    let config =
+        ChatConfig::from_flags(Flags::new(rest.to_vec())).unwrap_or_else(|e| exit_with(&e, USAGE));
+    let _ = raise_nofile_limit();
+    let shutdown = Shutdown::new();
+    let sd = shutdown.clone();
+    std::thread::spawn(move || {
+        // The parent closes our stdin (or dies): stop.
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        sd.trigger();
+    });
+    let ready = |addr: SocketAddr| {
+        println!("listening on {addr}");
+        let _ = std::io::stdout().flush();
+    };
+    let r = match twin.as_str() {
+        "pinstack" => pinstack_server::run(&config, &shutdown, ready),
+        "tokio" => tokio_server::run(&config, &shutdown, ready),
+        other => exit_with(
+            &pinstack_examples::flags::FlagError::Invalid(format!(
+                "unknown twin {other:?}: pinstack or tokio"
+            )),
+            USAGE,
+        ),
+    };
+    if let Err(e) = r {
+        eprintln!("chat --serve {twin}: {e}");
+        std::process::exit(1);
+    }
+}
+
+struct Demo {
+    clients: usize,
+    rooms: usize,
+    rate: f64,
+    duration: Duration,
+    workers: usize,
+}
+
+fn parse_demo(args: &[String]) -> Demo {
+    let mut d = Demo {
+        clients: 10_000,
+        rooms: 100,
+        rate: 1000.0,
+        duration: Duration::from_secs(10),
+        workers: 2,
+    };
+    let mut flags = Flags::new(args.to_vec());
+    let r: Result<(), pinstack_examples::flags::FlagError> = (|| {
+        while let Some(name) = flags.next_flag()? {
+            match name.as_str() {
+                "clients" => d.clients = flags.value(&name)?,
+                "rooms" => d.rooms = flags.value(&name)?,
+                "rate" => d.rate = flags.value(&name)?,
+                "duration" => {
+                    let v: String = flags.value(&name)?;
+                    d.duration = pinstack_examples::flags::parse_duration(&v).ok_or_else(|| {
+                        pinstack_examples::flags::FlagError::Invalid(format!(
+                            "--duration {v:?}: e.g. 10s or 500ms"
+                        ))
+                    })?;
+                }
+                "workers" => d.workers = flags.value(&name)?,
+                _ => return Err(flags.unknown(&name)),
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = r {
+        exit_with(&e, USAGE);
+    }
+    d
+}
+
+/// Starts `chat --serve TWIN` and returns it with its address.
+fn start_server(twin: &str, workers: usize) -> std::io::Result<(Child, SocketAddr)> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args([
+            "--serve",
+            twin,
+            "--addr",
+            "127.0.0.1:0",
+            "--workers",
+            &workers.to_string(),
+        ])
+        .args(["--max-clients", "200000", "--sendq", "1024"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::other(format!("the {twin} server did not start: {line:?}"))
+        })?;
+    Ok((child, addr))
+}
+
+fn run_load(twin: &str, d: &Demo) -> std::io::Result<LoadReport> {
+    let (mut child, addr) = start_server(twin, d.workers)?;
+    let mut cfg = LoadConfig::new(addr);
+    cfg.clients = d.clients;
+    cfg.rooms = d.rooms;
+    cfg.rate = d.rate;
+    cfg.duration = d.duration;
+    cfg.server_pid = Some(child.id());
+    eprintln!(
+        "chat: {twin}: {} clients in {} rooms, {} msgs/s for {:?} ...",
+        d.clients, d.rooms, d.rate, d.duration
+    );
+    let report = load::run(&cfg);
+    drop(child.stdin.take()); // tells the server to stop
+    let _ = child.wait();
+    report
+}
+
+fn demo(args: &[String], compare: bool) {
+    let d = parse_demo(args);
+    report_nofile("chat");
+    let twins: &[&str] = if compare {
+        &["pinstack", "tokio"]
+    } else {
+        &["pinstack"]
+    };
+    let mut reports = Vec::new();
+    for twin in twins {
+        match run_load(twin, &d) {
+            Ok(r) => reports.push((*twin, r)),
+            Err(e) => {
+                eprintln!("chat: {twin} run failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    print_table(&reports);
+    let lost: u64 = reports
+        .iter()
+        .filter_map(|(_, r)| r.steady.as_ref())
+        .map(|s| s.lost + s.duplicates + s.misrouted)
+        .sum();
+    if lost > 0 {
+        std::process::exit(1);
+    }
+}
+
+fn print_table(reports: &[(&str, LoadReport)]) {
+    let f = |v: Option<f64>, prec: usize| v.map_or_else(|| "na".into(), |v| format!("{v:.prec$}"));
+    println!(
+        "{:<26}{}",
+        "",
+        reports
+            .iter()
+            .map(|(t, _)| format!("{t:>14}"))
+            .collect::<String>()
+            + if reports.len() == 2 { "     ratio" } else { "" }
+    );
+    let rows: Vec<(&str, Box<dyn Fn(&LoadReport) -> Option<f64>>, usize)> = vec![
+        (
+            "clients connected",
+            Box::new(|r| Some(r.connected as f64)),
+            0,
+        ),
+        (
+            "messages sent",
+            Box::new(|r| r.steady.as_ref().map(|s| s.sent as f64)),
+            0,
+        ),
+        (
+            "deliveries",
+            Box::new(|r| r.steady.as_ref().map(|s| s.delivered as f64)),
+            0,
+        ),
+        (
+            "lost (must be 0)",
+            Box::new(|r| {
+                r.steady
+                    .as_ref()
+                    .map(|s| (s.lost + s.duplicates + s.misrouted) as f64)
+            }),
+            0,
+        ),
+        (
+            "deliveries/s",
+            Box::new(|r| r.steady.as_ref().map(|s| s.deliveries_per_s)),
+            0,
+        ),
+        (
+            "p50 latency (us)",
+            Box::new(|r| r.steady.as_ref().map(|s| s.p50_us)),
+            0,
+        ),
+        (
+            "p99 latency (us)",
+            Box::new(|r| r.steady.as_ref().map(|s| s.p99_us)),
+            0,
+        ),
+        (
+            "server CPU us/delivery",
+            Box::new(|r| r.steady.as_ref().and_then(|s| s.cpu_us_per_delivery)),
+            3,
+        ),
+        (
+            "server RSS KiB/client",
+            Box::new(|r| r.rss_kib_per_client),
+            2,
+        ),
+    ];
+    for (name, get, prec) in rows {
+        let vals: Vec<Option<f64>> = reports.iter().map(|(_, r)| get(r)).collect();
+        let mut line = format!("{name:<26}");
+        for v in &vals {
+            line += &format!("{:>14}", f(*v, prec));
+        }
+        if let [Some(a), Some(b)] = vals[..] {
+            if b != 0.0 {
+                line += &format!("{:>10.2}", a / b);
+            }
+        }
+        println!("{line}");
+    }
+}
