@@ -1,7 +1,8 @@
 //! `runtime::Builder`: configuring and starting a runtime.
 
 use crate::config::External;
-use crate::loom::sync::Arc;
+// Hooks are plain std `Arc`s (trait objects; not modelled by loom).
+use std::sync::Arc;
 use crate::runtime::Runtime;
 use pinstack_numa::{NumaPolicy, Topology};
 use pinstack_stackpool::SizeClass;

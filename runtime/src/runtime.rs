@@ -73,14 +73,14 @@ impl Runtime {
         let idle = Arc::new(Idle::default());
         let mut locals = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, place) in placements.iter().enumerate() {
             let local = Worker::new_fifo();
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
             let registry = poll.registry().try_clone()?;
             handles.push(Arc::new(WorkerHandle::new(
                 i,
-                placements[i].node,
+                place.node,
                 local.stealer(),
                 waker,
                 registry,

@@ -217,6 +217,9 @@ fn demo(args: &[String], compare: bool) {
     }
 }
 
+/// Reads one figure of a report.
+type Getter = fn(&LoadReport) -> Option<f64>;
+
 fn print_table(reports: &[(&str, LoadReport)]) {
     let f = |v: Option<f64>, prec: usize| v.map_or_else(|| "na".into(), |v| format!("{v:.prec$}"));
     println!(
@@ -228,25 +231,21 @@ fn print_table(reports: &[(&str, LoadReport)]) {
             .collect::<String>()
             + if reports.len() == 2 { "     ratio" } else { "" }
     );
-    let rows: Vec<(&str, Box<dyn Fn(&LoadReport) -> Option<f64>>, usize)> = vec![
-        (
-            "clients connected",
-            Box::new(|r| Some(r.connected as f64)),
-            0,
-        ),
+    let rows: Vec<(&str, Getter, usize)> = vec![
+        ("clients connected", (|r| Some(r.connected as f64)), 0),
         (
             "messages sent",
-            Box::new(|r| r.steady.as_ref().map(|s| s.sent as f64)),
+            (|r| r.steady.as_ref().map(|s| s.sent as f64)),
             0,
         ),
         (
             "deliveries",
-            Box::new(|r| r.steady.as_ref().map(|s| s.delivered as f64)),
+            (|r| r.steady.as_ref().map(|s| s.delivered as f64)),
             0,
         ),
         (
             "lost (must be 0)",
-            Box::new(|r| {
+            (|r| {
                 r.steady
                     .as_ref()
                     .map(|s| (s.lost + s.duplicates + s.misrouted) as f64)
@@ -255,29 +254,25 @@ fn print_table(reports: &[(&str, LoadReport)]) {
         ),
         (
             "deliveries/s",
-            Box::new(|r| r.steady.as_ref().map(|s| s.deliveries_per_s)),
+            (|r| r.steady.as_ref().map(|s| s.deliveries_per_s)),
             0,
         ),
         (
             "p50 latency (us)",
-            Box::new(|r| r.steady.as_ref().map(|s| s.p50_us)),
+            (|r| r.steady.as_ref().map(|s| s.p50_us)),
             0,
         ),
         (
             "p99 latency (us)",
-            Box::new(|r| r.steady.as_ref().map(|s| s.p99_us)),
+            (|r| r.steady.as_ref().map(|s| s.p99_us)),
             0,
         ),
         (
             "server CPU us/delivery",
-            Box::new(|r| r.steady.as_ref().and_then(|s| s.cpu_us_per_delivery)),
+            (|r| r.steady.as_ref().and_then(|s| s.cpu_us_per_delivery)),
             3,
         ),
-        (
-            "server RSS KiB/client",
-            Box::new(|r| r.rss_kib_per_client),
-            2,
-        ),
+        ("server RSS KiB/client", (|r| r.rss_kib_per_client), 2),
     ];
     for (name, get, prec) in rows {
         let vals: Vec<Option<f64>> = reports.iter().map(|(_, r)| get(r)).collect();

@@ -163,17 +163,21 @@ pub fn spawn(config: EchoConfig) -> io::Result<EchoHandle> {
     spawn_with(config, "echo-tokio", run_with_stats)
 }
 
+/// The runner of a twin: serve until `shutdown`, calling `ready` with the
+/// bound address.
+pub(crate) type RunFn = fn(
+    &EchoConfig,
+    &Shutdown,
+    Arc<EchoStats>,
+    Box<dyn FnOnce(SocketAddr) + Send>,
+) -> io::Result<()>;
+
 /// Starts `run` (a twin's `run_with_stats`) on a new thread and waits until
 /// it listens.
 pub(crate) fn spawn_with(
     config: EchoConfig,
     thread_name: &str,
-    run_with_stats: fn(
-        &EchoConfig,
-        &Shutdown,
-        Arc<EchoStats>,
-        Box<dyn FnOnce(SocketAddr) + Send>,
-    ) -> io::Result<()>,
+    run_with_stats: RunFn,
 ) -> io::Result<EchoHandle> {
     let shutdown = Shutdown::new();
     let stats = Arc::new(EchoStats::default());

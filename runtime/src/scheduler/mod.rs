@@ -131,8 +131,8 @@ impl WorkerHandle {
     /// Releases the poller's reference to a deregistered socket's readiness
     /// cell: at once on this worker's own thread (no poll is in progress
     /// while a task runs), else at the worker's next poll.
-    pub(crate) fn release_source(self: &Arc<Self>, token: usize) {
-        let here = context::with_context(|cx| cx.is_some_and(|cx| Arc::ptr_eq(&cx.handle, self)));
+    pub(crate) fn release_source(&self, token: usize) {
+        let here = context::with_context(|cx| cx.is_some_and(|cx| std::ptr::eq(&*cx.handle, self)));
         if here {
             // SAFETY: deregistered, and this thread is the one that polls:
             // no event naming the token can be in flight.

@@ -1,7 +1,7 @@
 //! Waiting for a task: [`JoinHandle`] and [`JoinError`].
 
 use super::raw::JoinOutput;
-use crate::loom::sync::Arc;
+use std::sync::Arc;
 use crate::park::{self, Reason};
 use pinstack_stackpool::PoolError;
 use std::any::Any;

@@ -36,8 +36,11 @@
 
 use super::join::JoinError;
 use super::state::State;
-use crate::loom::sync::Arc;
 use crate::loom::UnsafeCell;
+// The task allocation is always a std `Arc`: it is shared through trait
+// objects (`Arc<dyn RawTask>`), which loom's `Arc` cannot express. The loom
+// models check the state word (`state.rs`), which does go through the shim.
+use std::sync::Arc;
 use crate::park::Unparker;
 use crate::scheduler::WorkerHandle;
 use corosensei::{Coroutine, Yielder};
@@ -75,7 +78,7 @@ pub(crate) struct Meta {
 pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) meta: Meta,
-    home: UnsafeCell<Option<Arc<WorkerHandle>>>,
+    home: UnsafeCell<Option<crate::loom::sync::Arc<WorkerHandle>>>,
     join_waker: UnsafeCell<Option<Unparker>>,
     coroutine: UnsafeCell<Option<Co>>,
     yielder: Cell<*const TaskYielder>,
@@ -117,14 +120,14 @@ impl Header {
     }
 
     /// The worker this started task lives on, `None` before its first run.
-    pub(crate) fn home(&self) -> Option<&Arc<WorkerHandle>> {
+    pub(crate) fn home(&self) -> Option<&crate::loom::sync::Arc<WorkerHandle>> {
         // SAFETY: written once before any reader can exist (rule 4).
         self.home.with(|h| unsafe { (*h).as_ref() })
     }
 
     /// # Safety
     /// Home worker thread, first run, before the coroutine is created.
-    pub(crate) unsafe fn set_home(&self, home: Arc<WorkerHandle>) {
+    pub(crate) unsafe fn set_home(&self, home: crate::loom::sync::Arc<WorkerHandle>) {
         // SAFETY: the caller is the first run; nobody reads `home` yet (rule 4).
         self.home.with_mut(|h| unsafe { *h = Some(home) });
     }
