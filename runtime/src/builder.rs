@@ -2,12 +2,12 @@
 
 use crate::config::External;
 // Hooks are plain std `Arc`s (trait objects; not modelled by loom).
-use std::sync::Arc;
 use crate::runtime::Runtime;
 use pinstack_numa::{NumaPolicy, Topology};
 use pinstack_stackpool::SizeClass;
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 type Hook = Arc<dyn Fn() + Send + Sync + 'static>;

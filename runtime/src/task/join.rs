@@ -1,11 +1,11 @@
 //! Waiting for a task: [`JoinHandle`] and [`JoinError`].
 
 use super::raw::JoinOutput;
-use std::sync::Arc;
 use crate::park::{self, Reason};
 use pinstack_stackpool::PoolError;
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 /// An owned permission to wait for a task and take its result.
 ///

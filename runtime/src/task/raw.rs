@@ -40,7 +40,6 @@ use crate::loom::UnsafeCell;
 // The task allocation is always a std `Arc`: it is shared through trait
 // objects (`Arc<dyn RawTask>`), which loom's `Arc` cannot express. The loom
 // models check the state word (`state.rs`), which does go through the shim.
-use std::sync::Arc;
 use crate::park::Unparker;
 use crate::scheduler::WorkerHandle;
 use corosensei::{Coroutine, Yielder};
@@ -48,6 +47,7 @@ use pinstack_stackpool::PooledStack;
 use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
+use std::sync::Arc;
 
 /// What a suspending coroutine asks its worker to do.
 #[derive(Debug, Clone, Copy)]
