@@ -46,6 +46,6 @@ mod sys;
 
 pub use connect::{connect_from, SourcePlan};
 pub use histogram::Histogram;
-pub use limits::{raise_nofile_limit, NofileLimit};
+pub use limits::{raise_nofile_limit, raise_nofile_limit_to, NofileLimit};
 pub use procfs::{cpu_time, rss_kib};
 pub use shutdown::Shutdown;

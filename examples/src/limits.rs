@@ -62,3 +62,39 @@ pub fn raise_nofile_limit() -> io::Result<NofileLimit> {
         hard,
     })
 }
+
+/// Raises `RLIMIT_NOFILE` so the process can hold `want` descriptors: the
+/// soft limit up to the hard one, and, when the hard limit is lower and the
+/// process may raise it (root, `CAP_SYS_RESOURCE`), the hard limit too (up
+/// to `/proc/sys/fs/nr_open`). Returns what it did; the caller should print
+/// it, since a benchmark must say which settings it ran with.
+///
+/// # Errors
+///
+/// The `getrlimit` error; a refused raise of the hard limit is not an error
+/// (the soft limit then goes to the old hard limit).
+pub fn raise_nofile_limit_to(want: u64) -> io::Result<NofileLimit> {
+    let (soft, hard) = sys::nofile_limit()?;
+    if soft >= want {
+        return Ok(NofileLimit {
+            old_soft: soft,
+            new_soft: soft,
+            hard,
+        });
+    }
+    if hard < want {
+        let cap = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(hard);
+        let target = want.min(cap).max(hard);
+        if sys::set_nofile_soft(target, target).is_ok() {
+            return Ok(NofileLimit {
+                old_soft: soft,
+                new_soft: target,
+                hard: target,
+            });
+        }
+    }
+    raise_nofile_limit()
+}

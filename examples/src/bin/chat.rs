@@ -16,12 +16,13 @@ use std::time::Duration;
 use pinstack_examples::chat::load::{self, LoadConfig, LoadReport};
 use pinstack_examples::chat::{pinstack_server, tokio_server, ChatConfig};
 use pinstack_examples::flags::{exit_with, Flags};
-use pinstack_examples::{raise_nofile_limit, Shutdown};
+use pinstack_examples::{raise_nofile_limit, raise_nofile_limit_to, Shutdown};
 
 const USAGE: &str = "\
 usage: chat [server flags]                 serve until killed
        chat --demo [load flags]            server + load generator, prints a table
        chat --compare [load flags]         the same on pinstack and on tokio, with ratios
+       chat --hold N [--compare]           hold N idle registered clients, print RSS per client
 
 load flags: --clients N (10000) --rooms R (100) --rate MSGS_PER_S (1000)
             --duration D (10s) --workers N (2, server workers)
@@ -33,6 +34,7 @@ fn main() {
         Some("--serve") => serve_child(&args[1..]),
         Some("--demo") => demo(&args[1..], false),
         Some("--compare") => demo(&args[1..], true),
+        Some("--hold") => hold(&args[1..]),
         Some("--help" | "-h") => println!("{USAGE}"),
         _ => serve_standalone(args),
     }
@@ -67,7 +69,10 @@ fn serve_child(args: &[String]) {
     });
     let config =
         ChatConfig::from_flags(Flags::new(rest.to_vec())).unwrap_or_else(|e| exit_with(&e, USAGE));
-    let _ = raise_nofile_limit();
+    match raise_nofile_limit_to(config.max_clients as u64 + 1024) {
+        Ok(l) => eprintln!("chat --serve {twin}: {l}"),
+        Err(e) => eprintln!("chat --serve {twin}: cannot raise RLIMIT_NOFILE: {e}"),
+    }
     let shutdown = Shutdown::new();
     let sd = shutdown.clone();
     std::thread::spawn(move || {
@@ -171,6 +176,14 @@ fn start_server(twin: &str, workers: usize) -> std::io::Result<(Child, SocketAdd
 }
 
 fn run_load(twin: &str, d: &Demo) -> std::io::Result<LoadReport> {
+    run_load_with(twin, d, |_| {})
+}
+
+fn run_load_with(
+    twin: &str,
+    d: &Demo,
+    tweak: impl FnOnce(&mut LoadConfig),
+) -> std::io::Result<LoadReport> {
     let (mut child, addr) = start_server(twin, d.workers)?;
     let mut cfg = LoadConfig::new(addr);
     cfg.clients = d.clients;
@@ -178,6 +191,7 @@ fn run_load(twin: &str, d: &Demo) -> std::io::Result<LoadReport> {
     cfg.rate = d.rate;
     cfg.duration = d.duration;
     cfg.server_pid = Some(child.id());
+    tweak(&mut cfg);
     eprintln!(
         "chat: {twin}: {} clients in {} rooms, {} msgs/s for {:?} ...",
         d.clients, d.rooms, d.rate, d.duration
@@ -286,5 +300,63 @@ fn print_table(reports: &[(&str, LoadReport)]) {
             }
         }
         println!("{line}");
+    }
+}
+
+/// `--hold N [--compare] [--hold-for D]`: N registered, idle clients held by
+/// the server; reports how many were held and the server's RSS per client.
+fn hold(args: &[String]) {
+    let (n, rest) = args.split_first().unwrap_or_else(|| {
+        exit_with(
+            &pinstack_examples::flags::FlagError::Invalid("--hold needs a client count".into()),
+            USAGE,
+        )
+    });
+    let n: usize = n.parse().unwrap_or_else(|_| {
+        exit_with(
+            &pinstack_examples::flags::FlagError::Invalid(format!("--hold {n:?}: a client count")),
+            USAGE,
+        )
+    });
+    let compare = rest.iter().any(|a| a == "--compare");
+    let rest: Vec<String> = rest.iter().filter(|a| *a != "--compare").cloned().collect();
+    let mut d = parse_demo(&rest);
+    d.clients = n;
+    d.duration = Duration::ZERO;
+    match raise_nofile_limit_to(n as u64 + 1024) {
+        Ok(l) => eprintln!("chat: {l}"),
+        Err(e) => eprintln!("chat: cannot raise RLIMIT_NOFILE: {e}"),
+    }
+    let twins: &[&str] = if compare {
+        &["pinstack", "tokio"]
+    } else {
+        &["pinstack"]
+    };
+    let mut reports = Vec::new();
+    for twin in twins {
+        let r = run_load_with(twin, &d, |cfg| {
+            cfg.hold = Duration::from_secs(5);
+            cfg.connect_timeout = Duration::from_secs(300);
+        });
+        match r {
+            Ok(r) => reports.push((*twin, r)),
+            Err(e) => {
+                eprintln!("chat: {twin} hold failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    for (twin, r) in &reports {
+        println!(
+            "{twin}: clients_held={} connect_failures={} connect_s={:.1} rss_kib_per_client={}",
+            r.held,
+            r.connect_failures,
+            r.connect_time.as_secs_f64(),
+            r.rss_kib_per_client
+                .map_or_else(|| "na".into(), |v| format!("{v:.2}"))
+        );
+    }
+    if reports.iter().any(|(_, r)| r.held < n) {
+        std::process::exit(1);
     }
 }
