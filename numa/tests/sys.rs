@@ -199,11 +199,15 @@ fn mbind_4mib_then_numa_maps_and_move_pages_agree() {
             );
 
             map.touch();
+            // The kernel may merge this mapping with an adjacent one of the
+            // same policy (another test thread's), so the entry contains the
+            // range and counts at least its pages; `page_nodes` below checks
+            // the range exactly.
             let entry = numa_maps_entry(map.addr()).unwrap();
-            assert_eq!(entry.start, map.addr() as usize);
+            assert!(entry.start <= map.addr() as usize, "numa_maps entry: {entry:?}");
             assert_eq!(entry.policy, format!("bind:{node}"));
-            assert_eq!(entry.pages_on(node), 1024, "numa_maps entry: {entry:?}");
-            assert_eq!(entry.total_pages(), 1024);
+            assert!(entry.pages_on(node) >= 1024, "numa_maps entry: {entry:?}");
+            assert!(entry.total_pages() >= 1024);
 
             let after = page_nodes(map.addr(), map.len).unwrap();
             assert_eq!(count_on(&after, node), 1024);
