@@ -204,7 +204,10 @@ fn mbind_4mib_then_numa_maps_and_move_pages_agree() {
             // range and counts at least its pages; `page_nodes` below checks
             // the range exactly.
             let entry = numa_maps_entry(map.addr()).unwrap();
-            assert!(entry.start <= map.addr() as usize, "numa_maps entry: {entry:?}");
+            assert!(
+                entry.start <= map.addr() as usize,
+                "numa_maps entry: {entry:?}"
+            );
             assert_eq!(entry.policy, format!("bind:{node}"));
             assert!(entry.pages_on(node) >= 1024, "numa_maps entry: {entry:?}");
             assert!(entry.total_pages() >= 1024);
