@@ -61,12 +61,29 @@ impl Figure {
     }
 
     /// The same figure with its values printed with `decimals` decimals.
+    ///
+    /// ```
+    /// use pinstack_benches::report::Figure;
+    ///
+    /// let f = Figure::lower("idle", "kib_per_task", 10, 4.314, "tokio", 0.44).with_decimals(2);
+    /// assert!(f.to_string().contains("pinstack=4.31 tokio=0.44"));
+    /// ```
     pub fn with_decimals(self, decimals: usize) -> Figure {
         Figure { decimals, ..self }
     }
 
     /// A rate where bigger is better (throughput), one decimal, with
     /// `better=higher`.
+    ///
+    /// ```
+    /// use pinstack_benches::report::Figure;
+    ///
+    /// let f = Figure::higher("echo", "rps", 1000, 52000.0, "tokio", 40000.0);
+    /// assert_eq!(
+    ///     f.to_string(),
+    ///     "workload=echo metric=rps n=1000 pinstack=52000.0 tokio=40000.0 ratio=1.30 better=higher"
+    /// );
+    /// ```
     pub fn higher(
         workload: &'static str,
         metric: &'static str,
@@ -139,6 +156,11 @@ impl fmt::Display for Figure {
 }
 
 /// Nanoseconds per item: `elapsed / count` (a zero count counts as one).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(pinstack_benches::report::ns_per(Duration::from_millis(1), 4), 250_000.0);
+/// ```
 pub fn ns_per(elapsed: std::time::Duration, count: u64) -> f64 {
     elapsed.as_nanos() as f64 / count.max(1) as f64
 }

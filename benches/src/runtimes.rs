@@ -14,6 +14,12 @@ pub const WORKERS: usize = 2;
 
 /// A pinstack runtime with [`WORKERS`] workers and the default stack size.
 ///
+/// ```
+/// let rt = pinstack_benches::runtimes::pinstack()?;
+/// assert_eq!(rt.block_on(|| pinstack::spawn(|| 2 + 2).join().unwrap()), 4);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// The runtime's build error (threads, pollers, stack pool).
@@ -39,6 +45,12 @@ pub fn pinstack_with_stack(bytes: usize) -> io::Result<pinstack::Runtime> {
 }
 
 /// A tokio multi-thread runtime with [`WORKERS`] workers, I/O and timers on.
+///
+/// ```
+/// let rt = pinstack_benches::runtimes::tokio()?;
+/// assert_eq!(rt.metrics().num_workers(), pinstack_benches::runtimes::WORKERS);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Errors
 ///
@@ -69,6 +81,12 @@ impl Which {
     }
 
     /// Parses the first argument of a child (`pinstack` or `tokio`).
+    ///
+    /// ```
+    /// use pinstack_benches::runtimes::Which;
+    /// assert_eq!(Which::from_args(&["tokio".to_string()]).unwrap(), Which::Tokio);
+    /// assert!(Which::from_args(&[]).is_err());
+    /// ```
     ///
     /// # Errors
     ///

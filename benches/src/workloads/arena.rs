@@ -116,6 +116,13 @@ fn probe(req: u64, obj: usize, size: usize) -> usize {
 
 /// One request with its memory from the worker's arena pool.
 ///
+/// Both arms compute the same checksum for the same request:
+///
+/// ```
+/// use pinstack_benches::workloads::arena::{request_arena, request_malloc};
+/// assert_eq!(request_arena(42).unwrap(), request_malloc(42).unwrap());
+/// ```
+///
 /// # Errors
 ///
 /// When formatting into the arena string fails (its limit refused memory).

@@ -66,6 +66,11 @@ pub struct Depth {
 
 /// Recurses `depth` more frames, each holding a `FRAME_ARRAY`-byte array
 /// that `black_box` forces into memory and keeps live across the call.
+///
+/// ```
+/// use pinstack_benches::workloads::deepstack::{deep_body, expected_sum};
+/// assert_eq!(deep_body(), expected_sum());
+/// ```
 #[inline(never)]
 pub fn recurse(depth: u32, seed: u8) -> Depth {
     let mut frame = [seed; FRAME_ARRAY];
