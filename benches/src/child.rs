@@ -13,8 +13,23 @@
 //!
 //! `std::process::Command` starts it with `posix_spawn` where it can (no
 //! fork of a large address space).
+//!
+//! A *server* child ([`ServerChild`]) lives while the parent drives load at
+//! it: its first stdout line says where it listens, and it stops when the
+//! parent closes its stdin:
+//!
+//! ```text
+//! parent                                   child (stdin, stdout piped; stderr inherited)
+//!   ServerChild::start ───────────────────▶ serves; prints "listening on ADDR"
+//!   first_line() ◀──────────────────────────┘
+//!   ... drive load ...
+//!   stop(): close stdin ──────────────────▶ stop_on_stdin_eof fires: shut down, exit 0
+//!           wait (bounded; kill on timeout)
+//! ```
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child as Process, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::Result;
 
@@ -56,6 +71,136 @@ pub fn run_in_child_f64(name: &str, args: &[&str]) -> Result<f64> {
     let line = run_in_child(name, args)?;
     line.parse()
         .map_err(|e| format!("child {name} printed {line:?}, not a number: {e}").into())
+}
+
+/// A long-lived child process (a server) running registry child `name`.
+#[derive(Debug)]
+pub struct ServerChild {
+    name: String,
+    process: Process,
+    stdout: BufReader<ChildStdout>,
+    first_line: String,
+}
+
+impl ServerChild {
+    /// Starts child `name` (`workload.child`) with `args` and waits for the
+    /// first line it prints on stdout (its readiness).
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be started, or exits before printing a line.
+    pub fn start(name: &str, args: &[&str]) -> Result<ServerChild> {
+        ServerChild::start_exe(&std::env::current_exe()?, name, args)
+    }
+
+    /// [`start`](ServerChild::start) with an explicit executable (one whose
+    /// `main` dispatches [`CHILD_ARG`] like `compare` does; tests use it).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](ServerChild::start).
+    pub fn start_exe(exe: &std::path::Path, name: &str, args: &[&str]) -> Result<ServerChild> {
+        let mut process = Command::new(exe)
+            .arg(CHILD_ARG)
+            .arg(name)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let Some(out) = process.stdout.take() else {
+            let _ = process.kill();
+            let _ = process.wait();
+            return Err(format!("child {name}: no stdout pipe").into());
+        };
+        let mut server = ServerChild {
+            name: name.to_string(),
+            process,
+            stdout: BufReader::new(out),
+            first_line: String::new(),
+        };
+        let mut line = String::new();
+        if server.stdout.read_line(&mut line)? == 0 {
+            let status = server.process.wait()?;
+            return Err(format!(
+                "child {name} exited ({status}) before saying it was ready (see its stderr above)"
+            )
+            .into());
+        }
+        server.first_line = line.trim().to_string();
+        Ok(server)
+    }
+
+    /// The first line the child printed.
+    pub fn first_line(&self) -> &str {
+        &self.first_line
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// Closes the child's stdin (its stop signal), waits up to `timeout` for
+    /// it to exit, and returns the last line it printed after the first.
+    ///
+    /// # Errors
+    ///
+    /// When it does not exit in time (it is killed then) or exits with a
+    /// failure.
+    pub fn stop(mut self, timeout: Duration) -> Result<String> {
+        drop(self.process.stdin.take());
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.process.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.process.kill();
+                let _ = self.process.wait();
+                return Err(format!(
+                    "child {} did not stop within {timeout:?} of its stdin closing; killed it",
+                    self.name
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest)?;
+        if !status.success() {
+            return Err(format!("child {} failed ({status})", self.name).into());
+        }
+        Ok(rest.lines().last().unwrap_or("").trim().to_string())
+    }
+}
+
+impl Drop for ServerChild {
+    fn drop(&mut self) {
+        // Not stopped through `stop` (an error path): do not leave it running.
+        if let Ok(None) = self.process.try_wait() {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+}
+
+/// In a server child: runs `stop` on a new thread once stdin reaches end of
+/// file (the parent closed it, or died).
+///
+/// # Errors
+///
+/// When the thread cannot be started.
+pub fn stop_on_stdin_eof(stop: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin().lock();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            stop();
+        })?;
+    Ok(())
 }
 
 /// Reads a `kB` field such as `VmHWM` (peak RSS) or `VmRSS` (current RSS)

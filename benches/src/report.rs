@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `ratio` is `pinstack / other`. Values print with one decimal (counts as
-//! integers); the ratio with two significant digits and at least two
+//! integers, quotients and small per-task sizes with two); the ratio with two significant digits and at least two
 //! decimals.
 
 use std::fmt;
@@ -33,8 +33,9 @@ pub struct Figure {
     pub other: f64,
     /// Bigger is better (throughput, counts): the line says `better=higher`.
     pub better_higher: bool,
-    /// Values are counts: print them without decimals.
-    pub integer: bool,
+    /// Decimals the values print with: 0 for counts, 1 by default, 2 for
+    /// quotients (`cost_vs_spawn`) and small sizes (`kib_per_task`).
+    pub decimals: usize,
 }
 
 impl Figure {
@@ -55,7 +56,45 @@ impl Figure {
             baseline,
             other,
             better_higher: false,
-            integer: false,
+            decimals: 1,
+        }
+    }
+
+    /// The same figure with its values printed with `decimals` decimals.
+    ///
+    /// ```
+    /// use pinstack_benches::report::Figure;
+    ///
+    /// let f = Figure::lower("idle", "kib_per_task", 10, 4.314, "tokio", 0.44).with_decimals(2);
+    /// assert!(f.to_string().contains("pinstack=4.31 tokio=0.44"));
+    /// ```
+    pub fn with_decimals(self, decimals: usize) -> Figure {
+        Figure { decimals, ..self }
+    }
+
+    /// A rate where bigger is better (throughput), one decimal, with
+    /// `better=higher`.
+    ///
+    /// ```
+    /// use pinstack_benches::report::Figure;
+    ///
+    /// let f = Figure::higher("echo", "rps", 1000, 52000.0, "tokio", 40000.0);
+    /// assert_eq!(
+    ///     f.to_string(),
+    ///     "workload=echo metric=rps n=1000 pinstack=52000.0 tokio=40000.0 ratio=1.30 better=higher"
+    /// );
+    /// ```
+    pub fn higher(
+        workload: &'static str,
+        metric: &'static str,
+        n: u64,
+        pinstack: f64,
+        baseline: &'static str,
+        other: f64,
+    ) -> Figure {
+        Figure {
+            better_higher: true,
+            ..Figure::lower(workload, metric, n, pinstack, baseline, other)
         }
     }
 
@@ -70,7 +109,7 @@ impl Figure {
     ) -> Figure {
         Figure {
             better_higher: true,
-            integer: true,
+            decimals: 0,
             ..Figure::lower(workload, metric, n, pinstack, baseline, other)
         }
     }
@@ -81,13 +120,9 @@ impl Figure {
     }
 }
 
-/// Formats a value: integers for counts, else one decimal.
-pub fn fmt_value(v: f64, integer: bool) -> String {
-    if integer {
-        format!("{:.0}", v)
-    } else {
-        format!("{:.1}", v)
-    }
+/// Formats a value with `decimals` decimals (0 for counts).
+pub fn fmt_value(v: f64, decimals: usize) -> String {
+    format!("{v:.decimals$}")
 }
 
 /// Formats a ratio with two significant digits and at least two decimals:
@@ -108,9 +143,9 @@ impl fmt::Display for Figure {
             self.workload,
             self.metric,
             self.n,
-            fmt_value(self.pinstack, self.integer),
+            fmt_value(self.pinstack, self.decimals),
             self.baseline,
-            fmt_value(self.other, self.integer),
+            fmt_value(self.other, self.decimals),
             fmt_ratio(self.ratio()),
         )?;
         if self.better_higher {
@@ -118,6 +153,16 @@ impl fmt::Display for Figure {
         }
         Ok(())
     }
+}
+
+/// Nanoseconds per item: `elapsed / count` (a zero count counts as one).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(pinstack_benches::report::ns_per(Duration::from_millis(1), 4), 250_000.0);
+/// ```
+pub fn ns_per(elapsed: std::time::Duration, count: u64) -> f64 {
+    elapsed.as_nanos() as f64 / count.max(1) as f64
 }
 
 /// The median of `values` (mean of the middle two for even lengths).
@@ -181,6 +226,17 @@ mod tests {
             "workload=stackpool metric=max_live_8k n=1000000 pinstack=1000000 default_stack=32744 \
              ratio=30.54 better=higher"
         );
+        let q = Figure::lower("deepstack", "cost_vs_spawn", 100_000, 1.034, "tokio", 1.21)
+            .with_decimals(2);
+        assert_eq!(
+            q.to_string(),
+            "workload=deepstack metric=cost_vs_spawn n=100000 pinstack=1.03 tokio=1.21 ratio=0.85"
+        );
+        let h = Figure::higher("echo", "rps", 1000, 51234.56, "tokio", 48000.0);
+        assert_eq!(
+            h.to_string(),
+            "workload=echo metric=rps n=1000 pinstack=51234.6 tokio=48000.0 ratio=1.07 better=higher"
+        );
     }
 
     #[test]
@@ -190,6 +246,13 @@ mod tests {
         assert_eq!(fmt_ratio(1.0), "1.00");
         assert_eq!(fmt_ratio(0.5), "0.50");
         assert_eq!(fmt_ratio(0.04), "0.040");
+    }
+
+    #[test]
+    fn ns_per_divides_and_survives_zero() {
+        let d = std::time::Duration::from_micros(3);
+        assert_eq!(ns_per(d, 1000), 3.0);
+        assert_eq!(ns_per(d, 0), 3000.0);
     }
 
     #[test]

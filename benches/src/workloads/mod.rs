@@ -54,6 +54,13 @@ macro_rules! register {
 
 register! {
     stackpool,
+    spawn,
+    r#yield,
+    pingpong,
+    idle,
+    deepstack,
+    arena,
+    echo,
 }
 
 /// Names of the registered workloads.
