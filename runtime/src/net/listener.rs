@@ -31,8 +31,9 @@ pub struct TcpListener {
 }
 
 struct Inner {
-    sock: std::net::TcpListener,
+    // `reg` first: deregister before the descriptor is closed.
     reg: Registration,
+    sock: std::net::TcpListener,
     accepted: AtomicU64,
     attempts: AtomicU64,
     exhausted: AtomicU64,

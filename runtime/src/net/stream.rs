@@ -23,8 +23,10 @@ pub struct TcpStream {
 }
 
 struct Inner {
-    sock: std::net::TcpStream,
+    // `reg` first: fields drop in order, and the socket must leave the
+    // poller before its descriptor is closed (and its number reused).
     reg: Registration,
+    sock: std::net::TcpStream,
     /// Timeouts in nanoseconds; 0 means none.
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,

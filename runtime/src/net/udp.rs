@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct UdpSocket {
-    sock: std::net::UdpSocket,
+    // `reg` first: deregister before the descriptor is closed.
     reg: Registration,
+    sock: std::net::UdpSocket,
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
 }

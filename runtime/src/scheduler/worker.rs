@@ -18,7 +18,9 @@
 //! exits. The runtime then cancels what is left in the injector.
 
 use super::context::{self, Context};
-use super::{Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_LIFO_STREAK, MAX_LOCAL_STREAK};
+use super::{
+    Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_LIFO_STREAK, MAX_LOCAL_STREAK, SPIN_ROUNDS,
+};
 use crate::loom::sync::atomic::{fence, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::task::{complete, JoinError, Suspend, TaskRef};
@@ -321,6 +323,24 @@ fn work_visible(cx: &Context) -> bool {
             .any(|w| w.index != cx.handle.index && w.has_stealable())
 }
 
+/// Looks for work for a short while before sleeping, if another worker is
+/// awake. Returns true if work showed up.
+fn spin_for_work(cx: &Context) -> bool {
+    let n = cx.shared.workers.len();
+    for _ in 0..SPIN_ROUNDS {
+        if cx.shared.idle.sleepers.load(Relaxed) + 1 >= n {
+            return false; // everybody else sleeps: nobody will produce work
+        }
+        if work_visible(cx) || cx.shared.is_shutdown() {
+            return true;
+        }
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+    }
+    false
+}
+
 /// Sleeps in the poller until woken, an I/O event, or the next timer.
 fn sleep(cx: &Context) {
     let mut core = cx.core.borrow_mut();
@@ -329,6 +349,9 @@ fn sleep(cx: &Context) {
         return;
     }
     let h = &cx.handle;
+    if spin_for_work(cx) {
+        return;
+    }
     h.sleeping.store(true, SeqCst);
     cx.shared.idle.sleepers.fetch_add(1, SeqCst);
     fence(SeqCst);
