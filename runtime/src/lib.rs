@@ -43,6 +43,7 @@ mod future;
 mod loom;
 mod metrics;
 pub mod net;
+pub mod process;
 mod park;
 mod runtime;
 mod scheduler;
