@@ -243,7 +243,10 @@ fn current_dir() {
             format!("{}\n", d2.display())
         );
         let missing = d2.join("no-such-subdir");
-        let err = Command::new("pwd").current_dir(&missing).output().unwrap_err();
+        let err = Command::new("pwd")
+            .current_dir(&missing)
+            .output()
+            .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
         assert!(
             err.to_string().contains(&missing.display().to_string()),
@@ -421,7 +424,10 @@ fn works_from_a_plain_thread() {
         assert!(!pinstack::task::in_task());
         assert_eq!(sh("exit 9").status().unwrap().code(), Some(9));
         let out = sh("echo x; echo y >&2").output().unwrap();
-        assert_eq!((&out.stdout[..], &out.stderr[..]), (&b"x\n"[..], &b"y\n"[..]));
+        assert_eq!(
+            (&out.stdout[..], &out.stderr[..]),
+            (&b"x\n"[..], &b"y\n"[..])
+        );
 
         let mut child = Command::new("cat")
             .stdin(Stdio::piped())

@@ -404,10 +404,19 @@ const DEV_NULL: &CStr = c"/dev/null";
 
 /// A file action owning what it refers to.
 enum Action {
-    Dup2 { fd: OwnedFd, target: i32 },
+    Dup2 {
+        fd: OwnedFd,
+        target: i32,
+    },
     /// `dup2` of a descriptor the `Command` owns (a `Stdio::from(fd)`).
-    Dup2Borrowed { fd: i32, target: i32 },
-    OpenNull { target: i32, flags: i32 },
+    Dup2Borrowed {
+        fd: i32,
+        target: i32,
+    },
+    OpenNull {
+        target: i32,
+        flags: i32,
+    },
 }
 
 impl Action {
@@ -489,6 +498,10 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
 }
 
 fn dup_above_stdio(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    sys::dup_min(fd, 3)
-        .map_err(|e| io::Error::new(e.kind(), format!("duplicating a descriptor for the child: {e}")))
+    sys::dup_min(fd, 3).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("duplicating a descriptor for the child: {e}"),
+        )
+    })
 }

@@ -81,5 +81,5 @@ mod sys;
 
 pub use child::Child;
 pub use command::Command;
-pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 pub use std::process::{ExitStatus, Output};
+pub use stdio::{ChildStderr, ChildStdin, ChildStdout, Stdio};

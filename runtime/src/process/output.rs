@@ -41,7 +41,9 @@ pub(crate) fn read_both(
                 if let Ok(h) = helper {
                     let out = read_all(&o)?;
                     let err = h.join().map_err(|je| {
-                        io::Error::other(format!("the task reading the child's stderr failed: {je}"))
+                        io::Error::other(format!(
+                            "the task reading the child's stderr failed: {je}"
+                        ))
                     })??;
                     return Ok((out, err));
                 }
@@ -75,10 +77,8 @@ fn poll_both(o: &Pipe, e: &Pipe) -> io::Result<(Vec<u8>, Vec<u8>)> {
                 }
             }
         }
-        let waiting: Vec<BorrowedFd<'_>> = (0..2)
-            .filter(|&i| open[i])
-            .map(|i| pipes[i].fd())
-            .collect();
+        let waiting: Vec<BorrowedFd<'_>> =
+            (0..2).filter(|&i| open[i]).map(|i| pipes[i].fd()).collect();
         if waiting.is_empty() {
             let [out, err] = bufs;
             return Ok((out, err));

@@ -136,4 +136,3 @@ fn run(mut poll: mio::Poll) {
         }
     }
 }
-
