@@ -45,6 +45,7 @@ mod loom;
 mod metrics;
 pub mod net;
 mod park;
+pub mod process;
 mod runtime;
 mod scheduler;
 pub mod sync;
