@@ -294,8 +294,15 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
         if !victim.has_stealable() {
             continue;
         }
+        // Take half of what the victim holds, not crossbeam's default 32: a
+        // thief that starts its batch stays busy with it (started tasks never
+        // move), so one steal must even the load out.
+        let half = victim.stealer.len().div_ceil(2).max(1);
         loop {
-            match victim.stealer.steal_batch_and_pop(&core.local) {
+            match victim
+                .stealer
+                .steal_batch_with_limit_and_pop(&core.local, half)
+            {
                 Steal::Success(t) => {
                     if victim.node == cx.handle.node {
                         cx.handle.stats.steals.incr();
