@@ -102,11 +102,10 @@ impl fmt::Display for SizeClass {
 #[inline]
 pub(crate) const fn usable_for(class: SizeClass, page: usize) -> usize {
     let usable = class.usable_bytes();
-    if usable > page {
-        usable
-    } else {
-        page
-    }
+    // One page more than the class: the stack's starting point is moved down
+    // by a per-slot "color" of up to a page (see `PooledStack::base`), and
+    // the class size must stay usable below it.
+    (if usable > page { usable } else { page }) + page
 }
 
 /// Distance between slots of `class`: one guard page plus the usable bytes.

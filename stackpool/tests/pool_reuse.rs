@@ -41,7 +41,8 @@ fn released_stack_is_handed_out_again_at_the_same_address() {
     let a = pool.acquire(10 * KIB).unwrap();
     assert_eq!(a.class().usable_bytes(), 16 * KIB);
     let range = a.usable_range();
-    assert_eq!(range.end - range.start, 16 * KIB);
+    // The class size plus the color page at the top (see `usable_range`).
+    assert_eq!(range.end - range.start, 16 * KIB + page());
     assert_eq!(a.guard_range().end, range.start);
     drop(a);
     let b = pool.acquire(16 * KIB).unwrap();
@@ -292,7 +293,8 @@ fn max_stacks_is_a_recoverable_error() {
 
 #[test]
 fn max_reserved_bytes_stops_new_slabs() {
-    let stride = 8 * KIB + page();
+    // guard page + 8 KiB class + color page
+    let stride = 8 * KIB + 2 * page();
     let pool = StackPool::builder()
         .slab_bytes(stride)
         .max_reserved_bytes(2 * stride)

@@ -20,6 +20,7 @@
 use super::context::{self, Context};
 use super::{
     Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_LIFO_STREAK, MAX_LOCAL_STREAK, SPIN_ROUNDS,
+    STEAL_MIN,
 };
 use crate::loom::sync::atomic::{fence, Ordering::*};
 use crate::loom::sync::Arc;
@@ -213,6 +214,7 @@ fn next_task(cx: &Context) -> Option<TaskRef> {
     core.tick = core.tick.wrapping_add(1);
     if core.tick % MAINTENANCE_INTERVAL == 0 {
         maintenance(cx, &mut core);
+        rebalance(cx, &mut core);
         if let Some(t) = take_injector(cx, &core) {
             return Some(t);
         }
@@ -317,6 +319,36 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
         }
     }
     None
+}
+
+/// A busy worker with little queued evens out with a neighbour holding a
+/// backlog of unstarted tasks. Thieves steal when idle, but a thief whose
+/// stolen tasks keep yielding is never idle again, and started tasks never
+/// move: without this, one early steal would fix the split for good.
+fn rebalance(cx: &Context, core: &mut Core) {
+    let mine = core.local.len() + core.ready.len();
+    for &v in cx.shared.steal_order[cx.handle.index].iter() {
+        let victim = &cx.shared.workers[v];
+        let theirs = victim.stealer.len();
+        if theirs < STEAL_MIN || theirs <= mine + STEAL_MIN {
+            continue;
+        }
+        let take = (theirs - mine) / 2;
+        loop {
+            match victim.stealer.steal_batch_with_limit(&core.local, take) {
+                Steal::Success(()) => {
+                    if victim.node == cx.handle.node {
+                        cx.handle.stats.steals.incr();
+                    } else {
+                        cx.handle.stats.remote_steals.incr();
+                    }
+                    return;
+                }
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+    }
 }
 
 /// Whether any work this worker could take is visible.
