@@ -18,8 +18,15 @@ use pinstack_numa::{
 const MIB: usize = 1 << 20;
 const PAGE: usize = 4096;
 
-/// Runs `f` on a new thread and returns its result (a panic fails the test).
+/// Serialises the tests of this file: they map, unmap and look up real
+/// address ranges, and a range one test unmapped can be mapped again by a
+/// concurrent test before the first looks it up.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` on a new thread (so its policy does not leak) and returns its
+/// result (a panic fails the test), one test at a time.
 fn in_fresh_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     std::thread::spawn(f).join().expect("test thread panicked")
 }
 
