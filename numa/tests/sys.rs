@@ -239,7 +239,9 @@ fn thread_bind_policy_places_new_pages_on_that_node() {
             let pages = page_nodes(map.addr(), map.len).unwrap();
             assert_eq!(count_on(&pages, node), 256, "pages: {:?}", &pages[..4]);
             let entry = numa_maps_entry(map.addr()).unwrap();
-            assert_eq!(entry.pages_on(node), 256, "{entry:?}");
+            // The kernel may merge the mapping with an adjacent anonymous
+            // one, so the entry counts at least our pages (exact count above).
+            assert!(entry.pages_on(node) >= 256, "{entry:?}");
             // The mapping itself has no policy: the thread's applied.
             assert_eq!(address_mempolicy(map.addr()).unwrap(), MemPolicy::Default);
         });
