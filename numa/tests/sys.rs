@@ -392,11 +392,17 @@ fn invalid_input_gives_clear_errors() {
 #[test]
 fn unmapped_addresses_are_errors_not_crashes() {
     in_fresh_thread(|| {
-        // Map then unmap, so the range is known to be free.
-        let addr = {
-            let map = Mapping::new(4 * PAGE);
-            map.addr() as usize
-        };
+        // A 4-page hole inside a 6-page mapping: known to be free, and too
+        // small for anything this process maps meanwhile (malloc arenas,
+        // thread stacks) to land in, unlike a freshly unmapped range.
+        let outer = Mapping::new(6 * PAGE);
+        let addr = outer.addr() as usize + PAGE;
+        // SAFETY: the 4 pages lie inside `outer`, which nothing else uses;
+        // `outer`'s own munmap later covers the whole range, holes included.
+        assert_eq!(
+            unsafe { libc::munmap(addr as *mut libc::c_void, 4 * PAGE) },
+            0
+        );
         let addr = addr as *const u8;
         let e = mbind(
             addr,
