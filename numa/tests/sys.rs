@@ -399,10 +399,8 @@ fn unmapped_addresses_are_errors_not_crashes() {
         let addr = outer.addr() as usize + PAGE;
         // SAFETY: the 4 pages lie inside `outer`, which nothing else uses;
         // `outer`'s own munmap later covers the whole range, holes included.
-        assert_eq!(
-            unsafe { libc::munmap(addr as *mut libc::c_void, 4 * PAGE) },
-            0
-        );
+        let rc = unsafe { libc::munmap(addr as *mut libc::c_void, 4 * PAGE) };
+        assert_eq!(rc, 0);
         let addr = addr as *const u8;
         let e = mbind(
             addr,
