@@ -42,7 +42,7 @@ mod builder;
 mod config;
 mod future;
 mod loom;
-mod metrics;
+pub mod metrics;
 pub mod net;
 mod park;
 mod runtime;
@@ -53,11 +53,12 @@ pub mod task;
 #[doc(hidden)]
 pub mod task_local;
 mod time;
+pub mod trace;
 
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE};
 pub use future::block_on;
-pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use metrics::{DelayHistogram, RuntimeMetrics, WorkerMetrics};
 pub use pinstack_numa::NumaPolicy;
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, yield_now, JoinError, JoinHandle};

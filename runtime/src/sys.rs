@@ -34,3 +34,19 @@ pub(crate) fn poll_fd(fd: RawFd, read: bool, deadline: Option<Instant>) -> io::R
     }
     Ok(())
 }
+
+/// `CLOCK_MONOTONIC` in nanoseconds (the clock `Instant` reads; through the
+/// vDSO, no kernel entry). Used for trace timestamps and scheduling delays.
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
+    // every Linux, so the call cannot fail (and `ts` stays zero if it did).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}

@@ -1,11 +1,37 @@
 //! Counters the runtime keeps, and the snapshot users read.
 //!
+//! * this file: the always-on counters and the live-task count;
+//! * [`histogram`]: the scheduling-delay histogram;
+//! * `obs`: per-worker observability state (delays, long runs, trace rings);
+//! * `probe`: the hooks the scheduler calls around resumes, wake-ups, spawns;
+//! * `snapshot`: assembling [`RuntimeMetrics`]; `prometheus`: its text form;
+//! * `config`: the `Builder` settings.
+//!
 //! Hot-path counters have a single writer (the worker that owns them, or
 //! the monitor thread), so an increment is a relaxed load and store: no
 //! read-modify-write, no cache-line ping-pong with other workers. Readers
 //! on other threads see a slightly stale value, which is all a metric needs.
 
+mod config;
+mod histogram;
+mod obs;
+pub(crate) mod probe;
+mod prometheus;
+mod snapshot;
+
+pub(crate) use config::ObsConfig;
+pub use histogram::DelayHistogram;
+pub use obs::LongRun;
+pub(crate) use obs::Obs;
+pub use prometheus::render_prometheus;
+pub(crate) use snapshot::snapshot;
+pub use snapshot::RuntimeMetrics;
+
+pub use crate::task::site::StackSite;
+pub use pinstack_stackpool::PoolStats;
+
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use crossbeam_utils::CachePadded;
 use std::io;
 
 /// A counter written by one thread only.
@@ -38,29 +64,71 @@ pub(crate) struct WorkerCounters {
     pub(crate) long_runs: Counter,
 }
 
-/// The live-task limit. Counting costs a shared atomic, so it is done only
-/// when a limit is set.
+/// Spawns and completions of one worker thread (single writer).
+#[derive(Debug, Default)]
+struct LiveCount {
+    spawned: Counter,
+    finished: Counter,
+}
+
+/// The live-task limit, and the live-task count.
+///
+/// Enforcing a limit costs a shared atomic, so it is done only when a limit
+/// is set. The count (metrics on) is kept without shared writes: each worker
+/// thread counts its own spawns and completions in its own counters (found
+/// through the thread-local `probe::here`), other threads in two shared
+/// atomics; live = spawned - finished, summed on read.
 #[derive(Debug)]
 pub(crate) struct LiveTasks {
     limit: Option<usize>,
     count: AtomicUsize,
+    counting: bool,
+    workers: Box<[CachePadded<LiveCount>]>,
+    other_spawned: AtomicU64,
+    other_finished: AtomicU64,
 }
 
 impl LiveTasks {
-    pub(crate) fn new(limit: Option<usize>) -> LiveTasks {
+    pub(crate) fn new(limit: Option<usize>, workers: usize, counting: bool) -> LiveTasks {
         LiveTasks {
             limit,
             count: AtomicUsize::new(0),
+            counting,
+            workers: (0..if counting { workers } else { 0 })
+                .map(|_| CachePadded::default())
+                .collect(),
+            other_spawned: AtomicU64::new(0),
+            other_finished: AtomicU64::new(0),
+        }
+    }
+
+    /// This thread's counters, if it is one of this runtime's workers.
+    #[inline]
+    fn mine(&self) -> Option<&LiveCount> {
+        let here = probe::here();
+        if std::ptr::eq(here.live, self) {
+            self.workers.get(here.worker).map(|c| &**c)
+        } else {
+            None
         }
     }
 
     pub(crate) fn try_spawn(&self) -> io::Result<()> {
+        if self.counting {
+            match self.mine() {
+                Some(c) => c.spawned.incr(),
+                None => {
+                    self.other_spawned.fetch_add(1, Relaxed);
+                }
+            }
+        }
         let Some(limit) = self.limit else {
             return Ok(());
         };
         let prev = self.count.fetch_add(1, Relaxed);
         if prev >= limit {
             self.count.fetch_sub(1, Relaxed);
+            self.finished_uncounted();
             return Err(io::Error::other(format!(
                 "live task limit reached ({limit} tasks): wait for tasks to finish, \
                  or raise it with runtime::Builder::max_live_tasks"
@@ -69,10 +137,38 @@ impl LiveTasks {
         Ok(())
     }
 
+    /// Undoes the count of a spawn that was refused.
+    fn finished_uncounted(&self) {
+        if self.counting {
+            match self.mine() {
+                Some(c) => c.finished.incr(),
+                None => {
+                    self.other_finished.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
     pub(crate) fn finished(&self) {
         if self.limit.is_some() {
             self.count.fetch_sub(1, Relaxed);
         }
+        self.finished_uncounted();
+        probe::clear_finished_task();
+    }
+
+    /// Tasks spawned and not finished (0 with metrics off). A sum of counters
+    /// read at slightly different instants.
+    pub(crate) fn live(&self) -> u64 {
+        let (mut s, mut f) = (
+            self.other_spawned.load(Relaxed),
+            self.other_finished.load(Relaxed),
+        );
+        for w in self.workers.iter() {
+            s = s.wrapping_add(w.spawned.get());
+            f = f.wrapping_add(w.finished.get());
+        }
+        s.saturating_sub(f)
     }
 }
 
@@ -80,6 +176,8 @@ impl LiveTasks {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerMetrics {
+    /// The worker's index.
+    pub index: usize,
     /// Times a coroutine was resumed.
     pub resumes: u64,
     /// Times the worker went to sleep in its poller for lack of work.
@@ -106,21 +204,23 @@ pub struct WorkerMetrics {
     /// Resumes that ran longer than the long-run threshold without
     /// suspending (detected by the monitor thread).
     pub long_runs: u64,
-}
-
-/// A snapshot of the runtime's metrics, from [`Runtime::metrics`](crate::Runtime::metrics).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct RuntimeMetrics {
-    /// One entry per worker, by worker index.
-    pub workers: Vec<WorkerMetrics>,
-    /// The stack pools' statistics: one pool, or one per NUMA node under `Bind`.
-    pub stack_pools: Vec<pinstack_stackpool::PoolStats>,
+    /// Whether the worker is in a long run right now.
+    pub in_long_run: bool,
+    /// Tasks queued on the worker: unstarted (stealable), woken from other
+    /// threads, and runnable (the last as published by the worker every
+    /// few dozen resumes; metrics on).
+    pub run_queue_depth: u64,
+    /// Scheduling delays measured on this worker (metrics or tracing on).
+    pub scheduling_delay: DelayHistogram,
 }
 
 impl WorkerCounters {
     pub(crate) fn snapshot(&self) -> WorkerMetrics {
         WorkerMetrics {
+            index: 0,
+            in_long_run: false,
+            run_queue_depth: 0,
+            scheduling_delay: DelayHistogram::default(),
             resumes: self.resumes.get(),
             parks: self.parks.get(),
             steals: self.steals.get(),

@@ -1,0 +1,213 @@
+//! [`Trace`]: a copy of the workers' trace rings, and per-task summaries.
+
+use super::event::{self, Event};
+use super::task::{slot, Totals};
+use crate::scheduler::Shared;
+use std::collections::HashMap;
+use std::io;
+use std::panic::Location;
+use std::time::Duration;
+
+/// A snapshot of the runtime's trace: the events still held in every
+/// worker's ring, oldest first. From [`Runtime::trace`](crate::Runtime::trace).
+///
+/// Export it with [`to_chrome_json`](Trace::to_chrome_json) (opens in
+/// Perfetto and `chrome://tracing`), or read per-task time with
+/// [`task_summaries`](Trace::task_summaries).
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub(crate) workers: usize,
+    pub(crate) base_ns: u64,
+    pub(crate) events: Vec<Event>,
+    pub(crate) lost: u64,
+}
+
+/// Where one task's time went, from its spawn to its end (or, for
+/// [`current_task_summary`](super::current_task_summary), to the start of
+/// its current resume).
+///
+/// The parts add up to the task's lifetime: every instant is either
+/// running, runnable (queued, waiting for its worker), or waiting for one
+/// reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TaskSummary {
+    /// The task's trace id (unique in its runtime, in spawn order).
+    pub id: u64,
+    /// Its name, if it has one (cut to 32 bytes).
+    pub name: Option<String>,
+    /// Where it was spawned, if the trace still holds it.
+    pub site: Option<&'static Location<'static>>,
+    /// Time running on its worker.
+    pub running: Duration,
+    /// Time runnable but waiting for its worker (scheduling delay).
+    pub runnable: Duration,
+    /// Time waiting for socket readiness.
+    pub io_wait: Duration,
+    /// Time waiting for timers (sleeps, deadlines).
+    pub timer_wait: Duration,
+    /// Time waiting on channels, mutexes, condition variables, notifies,
+    /// semaphores and wait groups.
+    pub sync_wait: Duration,
+    /// Time waiting for other tasks to finish (`join`).
+    pub join_wait: Duration,
+    /// Time waiting for futures (`block_on`).
+    pub future_wait: Duration,
+    /// Times it was resumed.
+    pub resumes: u64,
+}
+
+impl TaskSummary {
+    pub(crate) fn from_totals(id: u64, t: &Totals) -> TaskSummary {
+        let d = |i: usize| Duration::from_nanos(t.acc[i]);
+        TaskSummary {
+            id,
+            name: None,
+            site: None,
+            running: d(slot::RUNNING),
+            runnable: d(slot::RUNNABLE),
+            io_wait: d(slot::WAIT),
+            timer_wait: d(slot::WAIT + 1),
+            sync_wait: d(slot::WAIT + 2),
+            join_wait: d(slot::WAIT + 3),
+            future_wait: d(slot::WAIT + 4),
+            resumes: t.resumes,
+        }
+    }
+
+    /// The sum of all parts: the time from spawn to the end of the last
+    /// resume accounted.
+    pub fn lifetime(&self) -> Duration {
+        self.running
+            + self.runnable
+            + self.io_wait
+            + self.timer_wait
+            + self.sync_wait
+            + self.join_wait
+            + self.future_wait
+    }
+}
+
+impl Trace {
+    /// Copies every worker's ring; `None` with tracing off.
+    pub(crate) fn collect(shared: &Shared) -> Option<Trace> {
+        let obs = &shared.obs;
+        if !obs.tracing {
+            return None;
+        }
+        let mut events = Vec::new();
+        let mut lost = 0;
+        for w in obs.workers.iter() {
+            if let Some(ring) = &w.ring {
+                let (raw, l) = ring.read();
+                lost += l;
+                events.extend(raw.iter().map(Event::decode));
+            }
+        }
+        events.sort_by_key(|e| e.ts);
+        Some(Trace {
+            workers: obs.workers.len(),
+            base_ns: obs.base_ns,
+            events,
+            lost,
+        })
+    }
+
+    /// Events held.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether no event is held.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Events overwritten in the rings before this snapshot read them
+    /// (raise [`Builder::trace_buffer_events`](crate::Builder::trace_buffer_events)
+    /// to keep more).
+    pub fn lost_events(&self) -> u64 {
+        self.lost
+    }
+
+    /// Task names (from the name events) and sites (from spawn and run
+    /// events), by task id.
+    pub(crate) fn labels(&self) -> HashMap<u64, (Option<String>, Option<&'static Location<'static>>)> {
+        let mut m: HashMap<u64, (Option<String>, Option<&'static Location<'static>>)> =
+            HashMap::new();
+        for e in &self.events {
+            match e.kind {
+                event::NAME => {
+                    m.entry(e.task).or_default().0 =
+                        Some(event::words_name([e.a, e.b, e.c, e.d], e.aux));
+                }
+                event::SPAWN | event::RUN => {
+                    // SAFETY: the SPAWN `b` and RUN `b` words are written by
+                    // `probe` with `site_word` of the task's `&'static` site,
+                    // and come from copies the ring validated.
+                    let site = unsafe { event::word_site(e.b) };
+                    let entry = m.entry(e.task).or_default();
+                    if entry.1.is_none() {
+                        entry.1 = site;
+                    }
+                }
+                _ => {}
+            }
+        }
+        m
+    }
+
+    /// Summaries of the tasks that finished while the trace held their
+    /// final events, in finishing order.
+    pub fn task_summaries(&self) -> Vec<TaskSummary> {
+        let labels = self.labels();
+        let mut firsts: HashMap<u64, &Event> = HashMap::new();
+        let mut out = Vec::new();
+        for e in &self.events {
+            match e.kind {
+                event::SUMMARY => {
+                    firsts.insert(e.task, e);
+                }
+                event::SUMMARY2 => {
+                    let Some(f) = firsts.remove(&e.task) else {
+                        continue;
+                    };
+                    let mut t = Totals::default();
+                    t.acc[slot::RUNNING] = f.a;
+                    t.acc[slot::RUNNABLE] = f.b;
+                    t.acc[slot::WAIT] = f.c;
+                    t.acc[slot::WAIT + 1] = f.d;
+                    t.acc[slot::WAIT + 2] = e.a;
+                    t.acc[slot::WAIT + 3] = e.b;
+                    t.acc[slot::WAIT + 4] = e.c;
+                    t.resumes = e.d;
+                    let mut s = TaskSummary::from_totals(e.task, &t);
+                    if let Some((name, site)) = labels.get(&e.task) {
+                        s.name.clone_from(name);
+                        s.site = *site;
+                    }
+                    out.push(s);
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The trace as Chrome trace-event JSON (the "JSON object format"):
+    /// one track per worker, a slice per resume named after the task,
+    /// instant events for spawns and wake-ups, regions as nested slices.
+    /// Opens in Perfetto (ui.perfetto.dev) and `chrome://tracing`.
+    pub fn to_chrome_json(&self) -> String {
+        super::chrome::render(self)
+    }
+
+    /// Writes [`to_chrome_json`](Trace::to_chrome_json) to `w`.
+    ///
+    /// # Errors
+    ///
+    /// The writer's error.
+    pub fn write_chrome_json(&self, mut w: impl io::Write) -> io::Result<()> {
+        w.write_all(self.to_chrome_json().as_bytes())
+    }
+}
