@@ -17,7 +17,7 @@
 //!     let h = pinstack::task::Builder::new()
 //!         .name("sleeper")
 //!         .spawn(|| pinstack::sleep(Duration::from_millis(5)))?;
-//!     h.join().map_err(std::io::Error::other)
+//!     h.join().map_err(|e| std::io::Error::other(e.to_string()))
 //! })?;
 //! let trace = rt.trace().expect("tracing is on");
 //! let s = trace
