@@ -267,13 +267,20 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     };
     h.obs.runnable_at.store(TRACED, Relaxed);
     let track = worker as u16;
-    if tt.begin(now, woke) {
+    let first = tt.begin(now, woke);
+    if first {
         let mut e = Event::new(event::SPAWN, who_track(tt.spawner, track), tt.spawn_ns, tt.id);
         e.a = tt.spawner;
         e.b = event::site_word(h.meta.site);
         e.c = h.meta.stack_hint as u64;
         ring.push(e.encode());
-        if let Some(name) = &h.meta.name {
+    }
+    if let Some(name) = &h.meta.name {
+        // Named at the first run, and again once half the ring has passed
+        // since, so a task's slices rarely outlive its name in the ring.
+        let pos = ring.written();
+        if first || pos - tt.named_at.load(Relaxed) >= ring.capacity() / 2 {
+            tt.named_at.store(pos, Relaxed);
             let (w, len) = event::name_words(name);
             let mut e = Event::new(event::NAME, track, now, tt.id);
             e.aux = len;

@@ -81,8 +81,12 @@ impl Ring {
         self.head.store(i + 1, Release);
     }
 
+    /// Events the ring holds at most.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
     /// Events written so far (including overwritten ones).
-    #[cfg(test)]
     pub(crate) fn written(&self) -> u64 {
         self.head.load(Acquire)
     }

@@ -116,6 +116,8 @@ pub(crate) struct TaskTrace {
     last_outcome: AtomicU8,
     acc: [AtomicU64; slot::COUNT],
     resumes: AtomicU64,
+    /// Ring position of the last NAME event (home worker only).
+    pub(crate) named_at: AtomicU64,
 }
 
 #[inline]
@@ -142,6 +144,7 @@ impl TaskTrace {
             last_outcome: AtomicU8::new(outcome::NEW),
             acc: std::array::from_fn(|_| AtomicU64::new(0)),
             resumes: AtomicU64::new(0),
+            named_at: AtomicU64::new(0),
         }
     }
 
