@@ -65,7 +65,11 @@ fn suspends_are_counted_by_reason() {
     // Every suspension ends a resume; the last resume of each task is a
     // finish: resumes = suspensions + 4 spawned tasks + block_on.
     let suspends = d(|w| {
-        w.yields + w.suspends_io + w.suspends_timer + w.suspends_sync + w.suspends_join
+        w.yields
+            + w.suspends_io
+            + w.suspends_timer
+            + w.suspends_sync
+            + w.suspends_join
             + w.suspends_future
     });
     assert_eq!(d(|w| w.resumes), suspends + 4, "{m:?}");
@@ -105,7 +109,11 @@ fn steals_are_counted_and_a_long_run_is_named() {
             &rt.handle(),
         )
         .unwrap();
-    assert_eq!(hog.join().unwrap(), 16, "every child ran on the other worker");
+    assert_eq!(
+        hog.join().unwrap(),
+        16,
+        "every child ran on the other worker"
+    );
     let m = rt.metrics();
     assert!(sum(&m, |w| w.steals + w.remote_steals) >= 1, "{m:?}");
     assert!(sum(&m, |w| w.long_runs) >= 1, "{m:?}");
@@ -152,7 +160,9 @@ fn scheduling_delay_shows_a_blocked_worker() {
     let rt = rt(1).scheduling_delay_sample_every(1).build().unwrap();
     let (tx, rx) = pmpsc::channel::<()>(1);
     let waiter = rt.spawn(move || rx.recv().is_ok());
-    wait_until("the waiter to park", || sum(&rt.metrics(), |w| w.suspends_sync) >= 1);
+    wait_until("the waiter to park", || {
+        sum(&rt.metrics(), |w| w.suspends_sync) >= 1
+    });
     let (running_tx, running_rx) = mpsc::channel::<()>();
     let (ack_tx, ack_rx) = mpsc::channel::<()>();
     let hog = rt.spawn(move || {
@@ -190,7 +200,11 @@ fn metrics_off_keeps_only_the_plain_counters() {
     assert_eq!(m.scheduling_delay.count(), 0);
     assert_eq!(m.live_tasks, 0);
     assert!(m.stack_sites.is_empty());
-    assert!(m.long_runs.is_empty(), "no names recorded: {:?}", m.long_runs);
+    assert!(
+        m.long_runs.is_empty(),
+        "no names recorded: {:?}",
+        m.long_runs
+    );
     assert!(sum(&m, |w| w.long_runs) >= 1, "the monitor still counts");
     assert!(sum(&m, |w| w.resumes) >= 3);
     assert!(sum(&m, |w| w.yields) >= 1);
@@ -200,7 +214,9 @@ fn metrics_off_keeps_only_the_plain_counters() {
 fn prometheus_text_is_well_formed() {
     let rt = rt(2).scheduling_delay_sample_every(1).build().unwrap();
     rt.block_on(|| {
-        let hs: Vec<_> = (0..20).map(|_| pinstack::spawn(pinstack::yield_now)).collect();
+        let hs: Vec<_> = (0..20)
+            .map(|_| pinstack::spawn(pinstack::yield_now))
+            .collect();
         hs.into_iter().for_each(|h| h.join().unwrap());
         pinstack::arena::with_arena(|a| {
             a.alloc_slice_fill_copy(64, 1u8);

@@ -45,10 +45,15 @@ fn sites_report_hint_class_and_high_water_mark() {
     assert_eq!(s.class_bytes, 32 * 1024);
     assert!(s.max_touched >= 12 * 1024, "{s:?}");
     assert!(s.max_touched <= 32 * 1024, "{s:?}");
-    assert!(s.mean_touched <= s.max_touched && s.mean_touched >= 12 * 1024, "{s:?}");
+    assert!(
+        s.mean_touched <= s.max_touched && s.mean_touched >= 12 * 1024,
+        "{s:?}"
+    );
     assert_eq!(s.learned_class_bytes, None);
     // block_on's own site is reported too, without a hint.
-    assert!(sites.iter().any(|s| s.hint.is_none() && s.class_bytes == 64 * 1024));
+    assert!(sites
+        .iter()
+        .any(|s| s.hint.is_none() && s.class_bytes == 64 * 1024));
 }
 
 /// One spawn site for every call; returns its line.

@@ -47,8 +47,14 @@ fn a_sleeping_task_shows_its_timer_wait() {
     assert!(s.timer_wait >= Duration::from_millis(50), "{s:?}");
     assert!(s.lifetime() <= outer, "{s:?} longer than {outer:?}");
     assert_eq!(s.resumes, 2, "{s:?}");
-    assert_eq!(s.sync_wait + s.io_wait + s.join_wait + s.future_wait, Duration::ZERO);
-    assert!(s.site.is_some_and(|l| l.file().ends_with("obs_trace.rs")), "{s:?}");
+    assert_eq!(
+        s.sync_wait + s.io_wait + s.join_wait + s.future_wait,
+        Duration::ZERO
+    );
+    assert!(
+        s.site.is_some_and(|l| l.file().ends_with("obs_trace.rs")),
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -63,7 +69,12 @@ fn a_task_blocked_on_a_channel_shows_channel_wait() {
     // The suspension is counted after its timestamp is taken: from here on
     // the receiver has been waiting.
     wait_until("the receiver to park", || {
-        rt.metrics().workers.iter().map(|w| w.suspends_sync).sum::<u64>() >= 1
+        rt.metrics()
+            .workers
+            .iter()
+            .map(|w| w.suspends_sync)
+            .sum::<u64>()
+            >= 1
     });
     std::thread::sleep(Duration::from_millis(20));
     tx.send(5).unwrap();
@@ -71,7 +82,11 @@ fn a_task_blocked_on_a_channel_shows_channel_wait() {
     let outer = t0.elapsed();
     let s = summary(&rt, "receiver");
     assert!(s.sync_wait >= Duration::from_millis(20), "{s:?}");
-    assert_eq!(s.timer_wait + s.io_wait + s.join_wait, Duration::ZERO, "{s:?}");
+    assert_eq!(
+        s.timer_wait + s.io_wait + s.join_wait,
+        Duration::ZERO,
+        "{s:?}"
+    );
     assert!(s.lifetime() <= outer, "{s:?}");
 }
 
@@ -151,18 +166,27 @@ fn chrome_json_holds_tasks_wakes_regions_and_tracks() {
         .iter()
         .map(|r| r["args"]["end"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ends.last().map(String::as_str), Some("finished"), "{ends:?}");
+    assert_eq!(
+        ends.last().map(String::as_str),
+        Some("finished"),
+        "{ends:?}"
+    );
     assert!(ends.iter().any(|e| e == "park(sync)"), "{ends:?}");
     let sender_ends: Vec<_> = named(&evs, "X", "sender")
         .iter()
         .map(|r| r["args"]["end"].as_str().unwrap().to_string())
         .collect();
-    assert!(sender_ends.iter().any(|e| e == "park(timer)"), "{sender_ends:?}");
+    assert!(
+        sender_ends.iter().any(|e| e == "park(timer)"),
+        "{sender_ends:?}"
+    );
 
     // Spawns name the spawner; the waiter's wake-up names the sender.
     let spawns = named(&evs, "i", "spawn");
-    assert!(spawns.iter().any(|e| e["args"]["name"] == "waiter"
-        && e["args"]["by"].as_str().unwrap().contains("block_on")));
+    assert!(spawns
+        .iter()
+        .any(|e| e["args"]["name"] == "waiter"
+            && e["args"]["by"].as_str().unwrap().contains("block_on")));
     let wakes = named(&evs, "i", "wake");
     assert!(
         wakes.iter().any(|e| e["args"]["name"] == "waiter"
@@ -179,13 +203,24 @@ fn chrome_json_holds_tasks_wakes_regions_and_tracks() {
     assert_eq!(parse.len(), 1);
     assert_eq!(parse[0]["cat"], "region");
     let first_run = named(&evs, "X", "waiter")[0];
-    let (ps, pd) = (parse[0]["ts"].as_f64().unwrap(), parse[0]["dur"].as_f64().unwrap());
-    let (rs, rd) = (first_run["ts"].as_f64().unwrap(), first_run["dur"].as_f64().unwrap());
-    assert!(ps >= rs && ps + pd <= rs + rd + 0.001, "region {ps}+{pd} in run {rs}+{rd}");
+    let (ps, pd) = (
+        parse[0]["ts"].as_f64().unwrap(),
+        parse[0]["dur"].as_f64().unwrap(),
+    );
+    let (rs, rd) = (
+        first_run["ts"].as_f64().unwrap(),
+        first_run["dur"].as_f64().unwrap(),
+    );
+    assert!(
+        ps >= rs && ps + pd <= rs + rd + 0.001,
+        "region {ps}+{pd} in run {rs}+{rd}"
+    );
     // A finish event per task, with its time split.
     let fin = named(&evs, "i", "finish");
-    assert!(fin.iter().any(|e| e["args"]["name"] == "sender"
-        && e["args"]["timer_wait_us"].as_f64().unwrap() >= 2000.0));
+    assert!(fin
+        .iter()
+        .any(|e| e["args"]["name"] == "sender"
+            && e["args"]["timer_wait_us"].as_f64().unwrap() >= 2000.0));
     assert_eq!(trace.task_summaries().len(), 3);
 }
 
@@ -250,5 +285,8 @@ fn bad_trace_settings_are_errors() {
         .scheduling_delay_sample_every(0)
         .build()
         .unwrap_err();
-    assert!(e.to_string().contains("scheduling_delay_sample_every"), "{e}");
+    assert!(
+        e.to_string().contains("scheduling_delay_sample_every"),
+        "{e}"
+    );
 }

@@ -257,12 +257,28 @@ mod tests {
     #[test]
     fn buckets_cover_values_in_order() {
         let mut last = 0;
-        for ns in [0u64, 1, 127, 128, 159, 160, 255, 256, 1000, 1 << 20, 1 << 33, (1 << 34) - 1] {
+        for ns in [
+            0u64,
+            1,
+            127,
+            128,
+            159,
+            160,
+            255,
+            256,
+            1000,
+            1 << 20,
+            1 << 33,
+            (1 << 34) - 1,
+        ] {
             let b = bucket_of(ns);
             assert!(b >= last, "bucket of {ns} went down");
             assert!(ns < bucket_upper(b), "{ns} not below upper of bucket {b}");
             if b > 0 {
-                assert!(ns >= bucket_upper(b - 1), "{ns} below the previous bucket's upper");
+                assert!(
+                    ns >= bucket_upper(b - 1),
+                    "{ns} below the previous bucket's upper"
+                );
             }
             last = b;
         }

@@ -262,14 +262,25 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let (Some(tt), Some(ring)) = (h.obs.trace(), obs.workers[worker].ring.as_ref()) else {
         // Spawned before tracing could see it (cannot happen today).
         h.obs.runnable_at.store(0, Relaxed);
-        HERE.with(|c| c.set(Here { live, worker, ..Here::NONE }));
+        HERE.with(|c| {
+            c.set(Here {
+                live,
+                worker,
+                ..Here::NONE
+            })
+        });
         return Probe(0);
     };
     h.obs.runnable_at.store(TRACED, Relaxed);
     let track = worker as u16;
     let first = tt.begin(now, woke);
     if first {
-        let mut e = Event::new(event::SPAWN, who_track(tt.spawner, track), tt.spawn_ns, tt.id);
+        let mut e = Event::new(
+            event::SPAWN,
+            who_track(tt.spawner, track),
+            tt.spawn_ns,
+            tt.id,
+        );
         e.a = tt.spawner;
         e.b = event::site_word(h.meta.site);
         e.c = h.meta.stack_hint as u64;

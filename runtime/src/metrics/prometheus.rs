@@ -27,7 +27,12 @@ pub fn render_prometheus(m: &RuntimeMetrics) -> String {
     let o = &mut out;
     worker_families(o, m);
     delay_family(o, m);
-    family(o, "pinstack_live_tasks", "gauge", "Tasks spawned and not finished.");
+    family(
+        o,
+        "pinstack_live_tasks",
+        "gauge",
+        "Tasks spawned and not finished.",
+    );
     sample(o, "pinstack_live_tasks", "", m.live_tasks);
     family(
         o,
@@ -72,7 +77,9 @@ fn label(v: &str) -> String {
 fn worker_families(o: &mut String, m: &RuntimeMetrics) {
     type Get = fn(&super::WorkerMetrics) -> u64;
     let counters: [(&str, &str, Get); 4] = [
-        ("pinstack_worker_resumes_total", "Coroutine resumes.", |w| w.resumes),
+        ("pinstack_worker_resumes_total", "Coroutine resumes.", |w| {
+            w.resumes
+        }),
         (
             "pinstack_worker_parks_total",
             "Times the worker slept for lack of work.",
@@ -96,10 +103,25 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
         }
     }
     let n = "pinstack_worker_steals_total";
-    family(o, n, "counter", "Unstarted tasks stolen, by victim's NUMA node.");
+    family(
+        o,
+        n,
+        "counter",
+        "Unstarted tasks stolen, by victim's NUMA node.",
+    );
     for w in &m.workers {
-        sample(o, n, &format!("worker=\"{}\",node=\"local\"", w.index), w.steals);
-        sample(o, n, &format!("worker=\"{}\",node=\"remote\"", w.index), w.remote_steals);
+        sample(
+            o,
+            n,
+            &format!("worker=\"{}\",node=\"local\"", w.index),
+            w.steals,
+        );
+        sample(
+            o,
+            n,
+            &format!("worker=\"{}\",node=\"remote\"", w.index),
+            w.remote_steals,
+        );
     }
     let n = "pinstack_worker_suspends_total";
     family(o, n, "counter", "Coroutine suspensions, by reason.");
@@ -112,7 +134,12 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
             ("join", w.suspends_join),
             ("future", w.suspends_future),
         ] {
-            sample(o, n, &format!("worker=\"{}\",reason=\"{reason}\"", w.index), v);
+            sample(
+                o,
+                n,
+                &format!("worker=\"{}\",reason=\"{reason}\"", w.index),
+                v,
+            );
         }
     }
     let n = "pinstack_worker_run_queue_depth";
@@ -123,7 +150,12 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
     let n = "pinstack_worker_in_long_run";
     family(o, n, "gauge", "1 while the worker is in a long run.");
     for w in &m.workers {
-        sample(o, n, &format!("worker=\"{}\"", w.index), u8::from(w.in_long_run));
+        sample(
+            o,
+            n,
+            &format!("worker=\"{}\"", w.index),
+            u8::from(w.in_long_run),
+        );
     }
 }
 
@@ -162,8 +194,18 @@ fn delay_family(o: &mut String, m: &RuntimeMetrics) {
 fn pool_families(o: &mut String, m: &RuntimeMetrics) {
     type Get = fn(&pinstack_stackpool::PoolStats) -> u64;
     let fams: [(&str, &str, &str, Get); 7] = [
-        ("pinstack_stack_pool_acquires_total", "counter", "Stacks handed out.", |p| p.acquires),
-        ("pinstack_stack_pool_releases_total", "counter", "Stacks returned.", |p| p.releases),
+        (
+            "pinstack_stack_pool_acquires_total",
+            "counter",
+            "Stacks handed out.",
+            |p| p.acquires,
+        ),
+        (
+            "pinstack_stack_pool_releases_total",
+            "counter",
+            "Stacks returned.",
+            |p| p.releases,
+        ),
         (
             "pinstack_stack_pool_fresh_carves_total",
             "counter",
@@ -240,7 +282,12 @@ fn site_families(o: &mut String, m: &RuntimeMetrics) {
     for (name, kind, help, get) in fams {
         family(o, name, kind, help);
         for s in &m.stack_sites {
-            sample(o, name, &format!("site=\"{}\"", label(&s.site.to_string())), get(s));
+            sample(
+                o,
+                name,
+                &format!("site=\"{}\"", label(&s.site.to_string())),
+                get(s),
+            );
         }
     }
 }
@@ -248,16 +295,36 @@ fn site_families(o: &mut String, m: &RuntimeMetrics) {
 fn arena_families(o: &mut String, m: &RuntimeMetrics) {
     let a = &m.arena;
     for (name, kind, help, v) in [
-        ("pinstack_arena_in_use", "gauge", "Arenas checked out.", a.in_use),
-        ("pinstack_arena_pooled", "gauge", "Idle arenas kept in pools.", a.pooled),
+        (
+            "pinstack_arena_in_use",
+            "gauge",
+            "Arenas checked out.",
+            a.in_use,
+        ),
+        (
+            "pinstack_arena_pooled",
+            "gauge",
+            "Idle arenas kept in pools.",
+            a.pooled,
+        ),
         (
             "pinstack_arena_retained_bytes",
             "gauge",
             "Chunk bytes held by idle pooled arenas.",
             a.bytes_retained,
         ),
-        ("pinstack_arena_created_total", "counter", "Arenas created.", a.created),
-        ("pinstack_arena_resets_total", "counter", "Arena scopes ended.", a.resets),
+        (
+            "pinstack_arena_created_total",
+            "counter",
+            "Arenas created.",
+            a.created,
+        ),
+        (
+            "pinstack_arena_resets_total",
+            "counter",
+            "Arena scopes ended.",
+            a.resets,
+        ),
         (
             "pinstack_arena_allocated_bytes_total",
             "counter",

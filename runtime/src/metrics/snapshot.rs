@@ -101,4 +101,3 @@ pub(crate) fn snapshot(shared: &Shared) -> RuntimeMetrics {
         tracing_enabled: obs.tracing,
     }
 }
-

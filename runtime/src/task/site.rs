@@ -230,10 +230,12 @@ pub(crate) fn release_stack(shared: &Shared, h: &Header, co: Option<Co>) {
 
 #[cold]
 fn record_sample(shared: &Shared, h: &Header, stack: &pinstack_stackpool::PooledStack) {
-    shared
-        .obs
-        .sites
-        .record(h.meta.site, h.meta.stack_hint, stack.class(), stack.touched_bytes());
+    shared.obs.sites.record(
+        h.meta.site,
+        h.meta.stack_hint,
+        stack.class(),
+        stack.touched_bytes(),
+    );
 }
 
 #[cfg(all(test, not(pinstack_loom)))]
@@ -250,9 +252,17 @@ mod tests {
         }
         assert_eq!(s.learned(here), None);
         s.record(here, 0, class, 4096);
-        assert_eq!(s.learned(here), Some(32 * 1024), "4 KiB + 16 KiB -> 32 KiB class");
+        assert_eq!(
+            s.learned(here),
+            Some(32 * 1024),
+            "4 KiB + 16 KiB -> 32 KiB class"
+        );
         s.record(here, 0, class, 40 * 1024);
-        assert_eq!(s.learned(here), Some(128 * 1024), "2 x 40 KiB -> 128 KiB class");
+        assert_eq!(
+            s.learned(here),
+            Some(128 * 1024),
+            "2 x 40 KiB -> 128 KiB class"
+        );
         s.record(here, 0, class, 4096);
         assert_eq!(s.learned(here), Some(128 * 1024), "never shrinks");
         let r = s.report();

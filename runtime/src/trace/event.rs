@@ -202,7 +202,10 @@ mod tests {
         e.d = u64::MAX;
         assert_eq!(Event::decode(&e.encode()), e);
         assert_eq!(who_parts(who(WHO_TASK, 3, 42)), (WHO_TASK, 3, 42));
-        assert_eq!(who_parts(who(WHO_THREAD, EXTERNAL, 0)), (WHO_THREAD, EXTERNAL, 0));
+        assert_eq!(
+            who_parts(who(WHO_THREAD, EXTERNAL, 0)),
+            (WHO_THREAD, EXTERNAL, 0)
+        );
     }
 
     #[test]

@@ -132,7 +132,9 @@ impl Trace {
 
     /// Task names (from the name events) and sites (from spawn and run
     /// events), by task id.
-    pub(crate) fn labels(&self) -> HashMap<u64, (Option<String>, Option<&'static Location<'static>>)> {
+    pub(crate) fn labels(
+        &self,
+    ) -> HashMap<u64, (Option<String>, Option<&'static Location<'static>>)> {
         let mut m: HashMap<u64, (Option<String>, Option<&'static Location<'static>>)> =
             HashMap::new();
         for e in &self.events {

@@ -131,7 +131,10 @@ mod tests {
         let (ev, lost) = r.read();
         assert_eq!(lost, 12);
         assert_eq!(ev.len(), 8);
-        assert_eq!(ev.iter().map(|w| w[0]).collect::<Vec<_>>(), (12..20).collect::<Vec<_>>());
+        assert_eq!(
+            ev.iter().map(|w| w[0]).collect::<Vec<_>>(),
+            (12..20).collect::<Vec<_>>()
+        );
         assert!(ev.iter().all(|w| w[1] == 2 * w[0] && w[6] == w[0]));
         assert_eq!(r.written(), 20);
     }
