@@ -54,6 +54,7 @@ macro_rules! register {
 
 register! {
     stackpool,
+    overhead,
 }
 
 /// Names of the registered workloads.
