@@ -12,6 +12,7 @@
 //! read-modify-write, no cache-line ping-pong with other workers. Readers
 //! on other threads see a slightly stale value, which is all a metric needs.
 
+pub(crate) mod clock;
 mod config;
 mod histogram;
 mod obs;

@@ -69,8 +69,8 @@ pub(crate) struct Obs {
     pub(crate) delay_every: u32,
     /// Whether finished tasks' stacks are checked for a sample.
     pub(crate) stack_sampling: bool,
-    /// Clock origin of the trace (ns, CLOCK_MONOTONIC).
-    pub(crate) base_ns: u64,
+    /// The runtime's time origin (trace timestamps count from it).
+    pub(crate) base: super::clock::Base,
     pub(crate) next_task_id: AtomicU64,
     pub(crate) sites: Sites,
     pub(crate) workers: Box<[CachePadded<WorkerObs>]>,
@@ -79,13 +79,14 @@ pub(crate) struct Obs {
 impl Obs {
     pub(crate) fn new(config: &ObsConfig, workers: usize) -> Obs {
         let ring_events = config.trace_events;
+        super::clock::init();
         Obs {
             metrics: config.metrics,
             tracing: config.tracing,
             any: config.metrics || config.tracing,
             delay_every: config.delay_sample_every.max(1),
             stack_sampling: config.pool_sample_every() > 0,
-            base_ns: crate::sys::monotonic_ns(),
+            base: super::clock::Base::now(),
             next_task_id: AtomicU64::new(1),
             sites: Sites::new(config.learn_stack_sizes),
             workers: (0..workers)

@@ -11,8 +11,11 @@
 //! fire_timers ..... on_timer_wake   same, the waker being the worker's timer wheel
 //! ```
 //!
-//! Clock reads: none on an unsampled path with tracing off; with tracing
-//! on, one at each resume start and end, wake-up and spawn.
+//! Clock reads (`clock::now`, a TSC read where the kernel trusts it): none
+//! on an unsampled path with tracing off; with tracing on, one at each
+//! resume start and end, wake-up and spawn. A traced resume writes one RUN
+//! event (the wake-up or spawn that led to it rides along), plus a NAME
+//! event now and then for named tasks and a SUMMARY when the task ends.
 //!
 //! `HERE`, a thread-local, tells the hooks (and `trace::region`) what this
 //! thread is doing: whose worker it is (set at its first resume), and,
@@ -24,7 +27,7 @@ use super::obs::Obs;
 use super::LiveTasks;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::{Core, Shared};
-use crate::sys::monotonic_ns;
+use super::clock;
 use crate::task::{Header, Suspend};
 use crate::trace::event::{self, Event};
 use crate::trace::ring::Ring;
@@ -83,9 +86,25 @@ pub(crate) fn clear_finished_task() {
     });
 }
 
-/// What `resume_begin` hands to `resume_end`: the traced start, or 0.
+/// What `resume_begin` hands to `resume_end` for a traced resume: its start
+/// (0: not traced), the RUN event's `c` and `d` words (the wake-up or spawn
+/// that led to it) and its FIRST flag.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Probe(u64);
+pub(crate) struct Probe {
+    start: u64,
+    why: u64,
+    when: u64,
+    first: bool,
+}
+
+impl Probe {
+    const NONE: Probe = Probe {
+        start: 0,
+        why: 0,
+        when: 0,
+        first: false,
+    };
+}
 
 /// Before a coroutine is resumed; `seq` is the worker's (odd) resume
 /// sequence number.
@@ -93,7 +112,7 @@ pub(crate) struct Probe(u64);
 pub(crate) fn resume_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let obs = &shared.obs;
     if !obs.any {
-        return Probe(0);
+        return Probe::NONE;
     }
     if obs.tracing {
         return trace_begin(shared, worker, h, seq);
@@ -109,13 +128,15 @@ pub(crate) fn resume_begin(shared: &Shared, worker: usize, h: &Header, seq: u64)
     if t > TRACED {
         record_delay(obs, worker, h, t);
     }
-    Probe(0)
+    Probe::NONE
 }
 
 #[cold]
 fn record_delay(obs: &Obs, worker: usize, h: &Header, t: u64) {
-    let now = monotonic_ns();
-    obs.workers[worker].delay.record(now.saturating_sub(t));
+    let now = clock::now();
+    obs.workers[worker]
+        .delay
+        .record(clock::delta_ns(now.saturating_sub(t)));
     h.obs.runnable_at.store(0, Relaxed);
 }
 
@@ -153,8 +174,8 @@ pub(crate) fn resume_end(
             obs.record_long_run(worker, h);
         }
     }
-    if probe.0 != 0 {
-        trace_end(obs, worker, h, probe.0, out);
+    if probe.start != 0 {
+        trace_end(obs, worker, h, probe, out);
     }
 }
 
@@ -165,7 +186,7 @@ fn sample_suspension(h: &Header, out: u8, core: &RefCell<Core>, w: &super::obs::
     let at = &h.obs.runnable_at;
     if at.load(Relaxed) == 0 {
         if out == outcome::YIELD {
-            at.store(monotonic_ns(), Relaxed);
+            at.store(clock::now(), Relaxed);
         } else if out < outcome::FINISHED {
             at.store(ARMED, Relaxed);
         }
@@ -196,7 +217,7 @@ pub(crate) fn on_timer_wake(h: &Header) {
 
 #[cold]
 fn stamp_wake(h: &Header, v: u64, timer: Option<usize>) {
-    h.obs.runnable_at.store(monotonic_ns(), Relaxed);
+    h.obs.runnable_at.store(clock::now(), Relaxed);
     if v == TRACED {
         if let Some(t) = h.obs.trace() {
             let by = match timer {
@@ -237,12 +258,12 @@ pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
         v == 0
     });
     if hit {
-        h.obs.runnable_at.store(monotonic_ns(), Relaxed);
+        h.obs.runnable_at.store(clock::now(), Relaxed);
     }
 }
 
 fn trace_spawn(obs: &Obs, h: &Header) {
-    let now = monotonic_ns();
+    let now = clock::now();
     let id = obs.next_task_id.fetch_add(1, Relaxed);
     h.obs
         .set_trace(Box::new(TaskTrace::new(id, now, who_here())));
@@ -252,40 +273,23 @@ fn trace_spawn(obs: &Obs, h: &Header) {
 #[inline(never)]
 fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let obs = &shared.obs;
-    let now = monotonic_ns();
+    let now = clock::now();
     let t = h.obs.runnable_at.load(Relaxed);
     let woke = (t > TRACED).then_some(t);
     if let Some(t) = woke {
-        obs.workers[worker].delay.record(now.saturating_sub(t));
+        obs.workers[worker]
+            .delay
+            .record(clock::delta_ns(now.saturating_sub(t)));
     }
     let live: *const LiveTasks = &shared.live;
     let (Some(tt), Some(ring)) = (h.obs.trace(), obs.workers[worker].ring.as_ref()) else {
         // Spawned before tracing could see it (cannot happen today).
         h.obs.runnable_at.store(0, Relaxed);
-        HERE.with(|c| {
-            c.set(Here {
-                live,
-                worker,
-                ..Here::NONE
-            })
-        });
-        return Probe(0);
+        HERE.with(|c| c.set(Here { live, worker, ..Here::NONE }));
+        return Probe::NONE;
     };
     h.obs.runnable_at.store(TRACED, Relaxed);
-    let track = worker as u16;
     let first = tt.begin(now, woke);
-    if first {
-        let mut e = Event::new(
-            event::SPAWN,
-            who_track(tt.spawner, track),
-            tt.spawn_ns,
-            tt.id,
-        );
-        e.a = tt.spawner;
-        e.b = event::site_word(h.meta.site);
-        e.c = h.meta.stack_hint as u64;
-        ring.push(e.encode());
-    }
     if let Some(name) = &h.meta.name {
         // Named at the first run, and again once half the ring has passed
         // since, so a task's slices rarely outlive its name in the ring.
@@ -293,18 +297,21 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
         if first || pos - tt.named_at.load(Relaxed) >= ring.capacity() / 2 {
             tt.named_at.store(pos, Relaxed);
             let (w, len) = event::name_words(name);
-            let mut e = Event::new(event::NAME, track, now, tt.id);
+            let mut e = Event::new(event::NAME, worker as u16, now, tt.id);
             e.aux = len;
             [e.a, e.b, e.c, e.d] = w;
             ring.push(e.encode());
         }
     }
-    let by = tt.woken_by.swap(0, Relaxed);
-    if let (Some(t), true) = (woke, by != 0) {
-        let mut e = Event::new(event::WAKE, who_track(by, track), t, tt.id);
-        e.a = by;
-        ring.push(e.encode());
-    }
+    let (why, when) = if first {
+        (tt.spawner, tt.spawn_ns)
+    } else {
+        let by = tt.woken_by.load(Relaxed);
+        if by != 0 {
+            tt.woken_by.store(0, Relaxed);
+        }
+        (by, if by != 0 { woke.unwrap_or(0) } else { 0 })
+    };
     HERE.with(|c| {
         c.set(Here {
             live,
@@ -314,22 +321,17 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
             resume: seq,
         })
     });
-    Probe(now)
-}
-
-/// The track to draw a spawn or wake on: the doer's worker, else `own`.
-fn who_track(w: u64, own: u16) -> u16 {
-    let (kind, track, _) = event::who_parts(w);
-    match kind {
-        event::WHO_THREAD => event::EXTERNAL,
-        0 => own,
-        _ => track,
+    Probe {
+        start: now,
+        why,
+        when,
+        first,
     }
 }
 
 #[inline(never)]
-fn trace_end(obs: &Obs, worker: usize, h: &Header, start: u64, out: u8) {
-    let now = monotonic_ns();
+fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
+    let now = clock::now();
     let finished = out >= outcome::FINISHED;
     HERE.with(|c| {
         let x = c.get();
@@ -342,29 +344,25 @@ fn trace_end(obs: &Obs, worker: usize, h: &Header, start: u64, out: u8) {
     let (Some(tt), Some(ring)) = (h.obs.trace(), obs.workers[worker].ring.as_ref()) else {
         return;
     };
-    tt.end(start, now, out);
-    let track = worker as u16;
-    let mut e = Event::new(event::RUN, track, start, tt.id);
-    e.aux = out;
+    tt.end(probe.start, now, out);
+    let mut e = Event::new(event::RUN, worker as u16, probe.start, tt.id);
+    e.aux = out | if probe.first { event::FIRST } else { 0 };
     e.a = now;
     e.b = event::site_word(h.meta.site);
+    e.c = probe.why;
+    e.d = probe.when;
     ring.push(e.encode());
     if out == outcome::YIELD {
         h.obs.runnable_at.store(now, Relaxed);
     }
     if finished {
         let s = tt.totals();
-        let mut e = Event::new(event::SUMMARY, track, now, tt.id);
-        e.a = s.acc[slot::RUNNING];
-        e.b = s.acc[slot::RUNNABLE];
-        e.c = s.acc[slot::WAIT];
-        e.d = s.acc[slot::WAIT + 1];
-        ring.push(e.encode());
-        let mut e = Event::new(event::SUMMARY2, track, now, tt.id);
-        e.a = s.acc[slot::WAIT + 2];
-        e.b = s.acc[slot::WAIT + 3];
-        e.c = s.acc[slot::WAIT + 4];
-        e.d = s.resumes;
+        let f = |i: usize| event::f32_bits(s.acc[i]);
+        let mut e = Event::new(event::SUMMARY, worker as u16, now, tt.id);
+        e.a = event::pack(f(slot::RUNNING), f(slot::RUNNABLE));
+        e.b = event::pack(f(slot::WAIT), f(slot::WAIT + 1));
+        e.c = event::pack(f(slot::WAIT + 2), f(slot::WAIT + 3));
+        e.d = event::pack(f(slot::WAIT + 4), s.resumes.min(u32::MAX as u64) as u32);
         ring.push(e.encode());
     }
 }

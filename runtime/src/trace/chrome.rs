@@ -5,10 +5,10 @@
 //! |--------------------|-------------------------------------------------------------|
 //! | worker i           | `M` thread_name "worker i", tid i (tid = workers: outside)  |
 //! | RUN                | `X` slice named after the task, cat `task`, args: task, site, end |
-//! | SPAWN, WAKE        | `i` instants on the spawner's / waker's track, args: task, name, by |
+//! | RUN's wake-up / spawn | `i` instant "wake" / "spawn" on the waker's / spawner's track, args: task, name, by |
 //! | REGION within a resume | `X` slice, cat `region` (nests inside the task's slice) |
 //! | REGION over suspensions | async `b`/`e` pair, cat `region`, id = task id        |
-//! | SUMMARY(2)         | `i` instant "finish" with the task's time split (µs)        |
+//! | SUMMARY            | `i` instant "finish" with the task's time split (µs)        |
 
 use super::event::{self, Event};
 use super::export::Trace;
@@ -82,8 +82,14 @@ impl Out<'_> {
         }
     }
 
-    fn ts(&self, ns: u64) -> String {
-        us(ns.saturating_sub(self.trace.base_ns))
+    /// A tick as microseconds since the runtime started.
+    fn ts(&self, t: u64) -> String {
+        us(self.trace.clock.since_base(t))
+    }
+
+    /// A span of ticks in microseconds.
+    fn dur(&self, from: u64, to: u64) -> String {
+        us(self.trace.clock.span(to.saturating_sub(from)))
     }
 
     fn task_name(&self, id: u64) -> String {
@@ -166,7 +172,7 @@ impl Out<'_> {
     fn run(&mut self, e: &Event) {
         let tid = self.tid(e.track);
         let ts = self.ts(e.ts);
-        let dur = us(e.a.saturating_sub(e.ts));
+        let dur = self.dur(e.ts, e.a);
         let name = self.task_name(e.task);
         let site = self.site(e.task);
         let s = self.item();
@@ -179,7 +185,7 @@ impl Out<'_> {
         );
         json_str(s, &site);
         s.push_str(",\"end\":");
-        json_str(s, outcome_name(e.aux));
+        json_str(s, outcome_name(e.aux & !event::FIRST));
         s.push_str("}}");
     }
 
@@ -191,7 +197,7 @@ impl Out<'_> {
         let (ts, te) = (self.ts(begin.ts), self.ts(end.ts));
         let task = end.task;
         if begin.c == end.c {
-            let dur = us(end.ts.saturating_sub(begin.ts));
+            let dur = self.dur(begin.ts, end.ts);
             let s = self.item();
             s.push_str("{\"name\":");
             json_str(s, name);
@@ -212,28 +218,31 @@ impl Out<'_> {
         }
     }
 
-    fn finish(&mut self, first: &Event, second: &Event) {
-        let tid = self.tid(second.track);
-        let ts = self.ts(second.ts);
-        let name = self.task_name(second.task);
+    fn finish(&mut self, e: &Event) {
+        let t = super::export::unpack_summary(e);
+        let tid = self.tid(e.track);
+        let ts = self.ts(e.ts);
+        let name = self.task_name(e.task);
+        let c = self.trace.clock;
+        let v = |i: usize| us(c.span(t.acc[i]));
         let s = self.item();
         let _ = write!(
             s,
             "{{\"name\":\"finish\",\"cat\":\"sched\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{tid},\"ts\":{ts},\"args\":{{\"task\":{},\"name\":",
-            second.task
+            e.task
         );
         json_str(s, &name);
         let _ = write!(
             s,
             ",\"running_us\":{},\"runnable_us\":{},\"io_wait_us\":{},\"timer_wait_us\":{},\"sync_wait_us\":{},\"join_wait_us\":{},\"future_wait_us\":{},\"resumes\":{}}}}}",
-            us(first.a),
-            us(first.b),
-            us(first.c),
-            us(first.d),
-            us(second.a),
-            us(second.b),
-            us(second.c),
-            second.d
+            v(0),
+            v(1),
+            v(2),
+            v(3),
+            v(4),
+            v(5),
+            v(6),
+            t.resumes
         );
     }
 }
@@ -253,12 +262,20 @@ pub(crate) fn render(trace: &Trace) -> String {
     );
     o.metadata();
     let mut open: HashMap<u64, Vec<&Event>> = HashMap::new();
-    let mut summaries: HashMap<u64, &Event> = HashMap::new();
     for e in &trace.events {
         match e.kind {
-            event::RUN => o.run(e),
-            event::SPAWN => o.instant("spawn", e.track, e.ts, e.task, Some(e.a)),
-            event::WAKE => o.instant("wake", e.track, e.ts, e.task, Some(e.a)),
+            event::RUN => {
+                if e.c != 0 {
+                    let what = if e.aux & event::FIRST != 0 {
+                        "spawn"
+                    } else {
+                        "wake"
+                    };
+                    let (_, track, _) = event::who_parts(e.c);
+                    o.instant(what, track, e.d, e.task, Some(e.c));
+                }
+                o.run(e);
+            }
             event::REGION_BEGIN => open.entry(e.task).or_default().push(e),
             event::REGION_END => {
                 let stack = open.entry(e.task).or_default();
@@ -267,14 +284,7 @@ pub(crate) fn render(trace: &Trace) -> String {
                     o.region(begin, e);
                 }
             }
-            event::SUMMARY => {
-                summaries.insert(e.task, e);
-            }
-            event::SUMMARY2 => {
-                if let Some(first) = summaries.remove(&e.task) {
-                    o.finish(first, e);
-                }
-            }
+            event::SUMMARY => o.finish(e),
             _ => {}
         }
     }

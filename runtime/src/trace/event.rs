@@ -5,16 +5,18 @@
 //! w2: task id                              w3..w6: a, b, c, d (per kind)
 //! ```
 //!
-//! | kind         | ts            | a            | b           | c          | d        | aux      |
-//! |--------------|---------------|--------------|-------------|------------|----------|----------|
-//! | SPAWN        | spawn time    | spawner who  | site ptr    | stack hint |          |          |
-//! | NAME         | first run     | name[0..8]   | name[8..16] | [16..24]   | [24..32] | len      |
-//! | RUN          | resume start  | resume end   | site ptr    |            |          | outcome  |
-//! | WAKE         | wake time     | waker who    |             |            |          |          |
-//! | REGION_BEGIN | time          | name ptr     | name len    | resume no. |          |          |
-//! | REGION_END   | time          | name ptr     | name len    | resume no. |          |          |
-//! | SUMMARY      | finish        | running      | runnable    | io wait    | timer    |          |
-//! | SUMMARY2     | finish        | sync wait    | join wait   | future     | resumes  |          |
+//! | kind         | ts            | a            | b           | c            | d            | aux      |
+//! |--------------|---------------|--------------|-------------|--------------|--------------|----------|
+//! | RUN          | resume start  | resume end   | site ptr    | waker who    | woken at     | outcome (+FIRST: c, d = spawner, spawned at) |
+//! | NAME         | first run     | name[0..8]   | name[8..16] | [16..24]     | [24..32]     | len      |
+//! | REGION_BEGIN | time          | name ptr     | name len    | resume no.   |              |          |
+//! | REGION_END   | time          | name ptr     | name len    | resume no.   |              |          |
+//! | SUMMARY      | finish        | running, runnable | io, timer | sync, join | future, resumes | |
+//!
+//! Timestamps are clock ticks (`metrics/clock.rs`). One resume is one
+//! event: the wake-up that led to it (or, on a first run, the spawn) rides
+//! along in `c` and `d`. SUMMARY packs seven durations as `f32` ticks and
+//! the resume count as `u32`, two per word.
 //!
 //! `track` is the worker the event is drawn on (`EXTERNAL` for threads
 //! outside the runtime). Pointers are to `&'static` data (spawn sites,
@@ -25,14 +27,14 @@
 use super::ring::WORDS;
 use std::panic::Location;
 
-pub(crate) const SPAWN: u8 = 1;
+pub(crate) const RUN: u8 = 1;
 pub(crate) const NAME: u8 = 2;
-pub(crate) const RUN: u8 = 3;
-pub(crate) const WAKE: u8 = 4;
-pub(crate) const REGION_BEGIN: u8 = 5;
-pub(crate) const REGION_END: u8 = 6;
-pub(crate) const SUMMARY: u8 = 7;
-pub(crate) const SUMMARY2: u8 = 8;
+pub(crate) const REGION_BEGIN: u8 = 3;
+pub(crate) const REGION_END: u8 = 4;
+pub(crate) const SUMMARY: u8 = 5;
+
+/// RUN `aux` flag: the task's first resume (`c`, `d` describe its spawn).
+pub(crate) const FIRST: u8 = 0x80;
 
 /// Track of events from threads outside the runtime's workers.
 pub(crate) const EXTERNAL: u16 = u16::MAX;
@@ -123,6 +125,26 @@ impl Event {
     }
 }
 
+/// Packs two 32-bit values into a word.
+pub(crate) fn pack(lo: u32, hi: u32) -> u64 {
+    lo as u64 | (hi as u64) << 32
+}
+
+/// Unpacks a word of [`pack`].
+pub(crate) fn unpack(w: u64) -> (u32, u32) {
+    (w as u32, (w >> 32) as u32)
+}
+
+/// A duration in ticks as `f32` bits (24 bits of precision).
+pub(crate) fn f32_bits(ticks: u64) -> u32 {
+    (ticks as f32).to_bits()
+}
+
+/// The ticks of [`f32_bits`].
+pub(crate) fn from_f32_bits(b: u32) -> u64 {
+    f32::from_bits(b) as u64
+}
+
 /// A site as an event word.
 pub(crate) fn site_word(site: &'static Location<'static>) -> u64 {
     site as *const Location<'static> as usize as u64
@@ -202,6 +224,9 @@ mod tests {
         e.d = u64::MAX;
         assert_eq!(Event::decode(&e.encode()), e);
         assert_eq!(who_parts(who(WHO_TASK, 3, 42)), (WHO_TASK, 3, 42));
+        assert_eq!(unpack(pack(7, u32::MAX)), (7, u32::MAX));
+        let t = 51_000_000_u64 * 3; // 51 ms of 3 GHz ticks
+        assert!(from_f32_bits(f32_bits(t)).abs_diff(t) <= t >> 23);
         assert_eq!(
             who_parts(who(WHO_THREAD, EXTERNAL, 0)),
             (WHO_THREAD, EXTERNAL, 0)

@@ -17,7 +17,8 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Trace {
     pub(crate) workers: usize,
-    pub(crate) base_ns: u64,
+    /// Converts the events' ticks to nanoseconds since the runtime started.
+    pub(crate) clock: crate::metrics::clock::Converter,
     pub(crate) events: Vec<Event>,
     pub(crate) lost: u64,
 }
@@ -58,8 +59,9 @@ pub struct TaskSummary {
 }
 
 impl TaskSummary {
-    pub(crate) fn from_totals(id: u64, t: &Totals) -> TaskSummary {
-        let d = |i: usize| Duration::from_nanos(t.acc[i]);
+    /// A summary from totals in ticks.
+    pub(crate) fn from_totals(id: u64, t: &Totals, span: impl Fn(u64) -> u64) -> TaskSummary {
+        let d = |i: usize| Duration::from_nanos(span(t.acc[i]));
         TaskSummary {
             id,
             name: None,
@@ -107,7 +109,7 @@ impl Trace {
         events.sort_by_key(|e| e.ts);
         Some(Trace {
             workers: obs.workers.len(),
-            base_ns: obs.base_ns,
+            clock: obs.base.converter(),
             events,
             lost,
         })
@@ -143,10 +145,10 @@ impl Trace {
                     m.entry(e.task).or_default().0 =
                         Some(event::words_name([e.a, e.b, e.c, e.d], e.aux));
                 }
-                event::SPAWN | event::RUN => {
-                    // SAFETY: the SPAWN `b` and RUN `b` words are written by
-                    // `probe` with `site_word` of the task's `&'static` site,
-                    // and come from copies the ring validated.
+                event::RUN => {
+                    // SAFETY: a RUN event's `b` word is written by `probe`
+                    // with `site_word` of the task's `&'static` site, and
+                    // comes from a copy the ring validated.
                     let site = unsafe { event::word_site(e.b) };
                     let entry = m.entry(e.task).or_default();
                     if entry.1.is_none() {
@@ -163,37 +165,19 @@ impl Trace {
     /// final events, in finishing order.
     pub fn task_summaries(&self) -> Vec<TaskSummary> {
         let labels = self.labels();
-        let mut firsts: HashMap<u64, &Event> = HashMap::new();
-        let mut out = Vec::new();
-        for e in &self.events {
-            match e.kind {
-                event::SUMMARY => {
-                    firsts.insert(e.task, e);
+        self.events
+            .iter()
+            .filter(|e| e.kind == event::SUMMARY)
+            .map(|e| {
+                let t = unpack_summary(e);
+                let mut s = TaskSummary::from_totals(e.task, &t, |x| self.clock.span(x));
+                if let Some((name, site)) = labels.get(&e.task) {
+                    s.name.clone_from(name);
+                    s.site = *site;
                 }
-                event::SUMMARY2 => {
-                    let Some(f) = firsts.remove(&e.task) else {
-                        continue;
-                    };
-                    let mut t = Totals::default();
-                    t.acc[slot::RUNNING] = f.a;
-                    t.acc[slot::RUNNABLE] = f.b;
-                    t.acc[slot::WAIT] = f.c;
-                    t.acc[slot::WAIT + 1] = f.d;
-                    t.acc[slot::WAIT + 2] = e.a;
-                    t.acc[slot::WAIT + 3] = e.b;
-                    t.acc[slot::WAIT + 4] = e.c;
-                    t.resumes = e.d;
-                    let mut s = TaskSummary::from_totals(e.task, &t);
-                    if let Some((name, site)) = labels.get(&e.task) {
-                        s.name.clone_from(name);
-                        s.site = *site;
-                    }
-                    out.push(s);
-                }
-                _ => {}
-            }
-        }
-        out
+                s
+            })
+            .collect()
     }
 
     /// The trace as Chrome trace-event JSON (the "JSON object format"):
@@ -212,4 +196,18 @@ impl Trace {
     pub fn write_chrome_json(&self, mut w: impl io::Write) -> io::Result<()> {
         w.write_all(self.to_chrome_json().as_bytes())
     }
+}
+
+/// The totals (in ticks) a SUMMARY event carries.
+pub(crate) fn unpack_summary(e: &Event) -> Totals {
+    let mut t = Totals::default();
+    let (a0, a1) = event::unpack(e.a);
+    let (b0, b1) = event::unpack(e.b);
+    let (c0, c1) = event::unpack(e.c);
+    let (d0, resumes) = event::unpack(e.d);
+    for (i, bits) in [a0, a1, b0, b1, c0, c1, d0].into_iter().enumerate() {
+        t.acc[i] = event::from_f32_bits(bits);
+    }
+    t.resumes = resumes as u64;
+    t
 }

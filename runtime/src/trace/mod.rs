@@ -70,7 +70,8 @@ use crate::{Handle, Runtime};
 pub fn current_task_summary() -> Option<TaskSummary> {
     crate::scheduler::with_current_task_header(|h| {
         h.obs.trace().map(|t| {
-            let mut s = TaskSummary::from_totals(t.id, &t.totals());
+            let mut s =
+                TaskSummary::from_totals(t.id, &t.totals(), crate::metrics::clock::delta_ns);
             s.name = h.meta.name.as_deref().map(String::from);
             s.site = Some(h.meta.site);
             s

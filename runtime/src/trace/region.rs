@@ -74,7 +74,7 @@ fn region_event(kind: u8, name: &'static str, here: Here) -> Event {
     let mut e = Event::new(
         kind,
         here.worker as u16,
-        crate::sys::monotonic_ns(),
+        crate::metrics::clock::now(),
         here.task,
     );
     (e.a, e.b) = event::str_words(name);
