@@ -103,7 +103,9 @@ impl Base {
         let dn = n.saturating_sub(self.mono);
         // Re-derive the rate once the span dwarfs the clock reads' cost.
         let q32 = if MODE.load(Relaxed) == TSC && dn >= 10_000_000 && dt > 0 {
-            ((dn as u128) << 32).checked_div(dt as u128).map_or(q32, |q| q as u64)
+            ((dn as u128) << 32)
+                .checked_div(dt as u128)
+                .map_or(q32, |q| q as u64)
         } else {
             q32
         };

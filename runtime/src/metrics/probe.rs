@@ -23,11 +23,11 @@
 //! ring pointer is set only for the duration of a resume, while the worker
 //! holds the `Arc<Shared>` that owns the ring.
 
+use super::clock;
 use super::obs::Obs;
 use super::LiveTasks;
 use crate::loom::sync::atomic::Ordering::Relaxed;
 use crate::scheduler::{Core, Shared};
-use super::clock;
 use crate::task::{Header, Suspend};
 use crate::trace::event::{self, Event};
 use crate::trace::ring::Ring;
@@ -285,7 +285,13 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let (Some(tt), Some(ring)) = (h.obs.trace(), obs.workers[worker].ring.as_ref()) else {
         // Spawned before tracing could see it (cannot happen today).
         h.obs.runnable_at.store(0, Relaxed);
-        HERE.with(|c| c.set(Here { live, worker, ..Here::NONE }));
+        HERE.with(|c| {
+            c.set(Here {
+                live,
+                worker,
+                ..Here::NONE
+            })
+        });
         return Probe::NONE;
     };
     h.obs.runnable_at.store(TRACED, Relaxed);
