@@ -32,6 +32,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Observability: [`Runtime::metrics`] reads the runtime's counters,
+//! scheduling-delay histograms and per-spawn-site stack use (see
+//! [`metrics`], also as Prometheus text); [`Builder::tracing`] records a
+//! trace of what the runtime did to each task, exported as Chrome
+//! trace-event JSON (see [`trace`]).
+//!
 //! See `DESIGN.md` in the repository for the architecture.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]

@@ -1,7 +1,7 @@
 //! Observability settings and their `runtime::Builder` methods.
 //!
 //! Defaults: metrics on (scheduling delay sampled 1 wake-up in 64, stack
-//! use sampled 1 spawn in 1024), stack-size learning off, tracing off.
+//! use sampled 1 spawn in 4096), stack-size learning off, tracing off.
 
 use crate::builder::Builder;
 use std::io;
@@ -9,7 +9,7 @@ use std::io;
 /// Default: measure one scheduling delay in this many wake-ups.
 pub(crate) const DEFAULT_DELAY_SAMPLE_EVERY: u32 = 64;
 /// Default: measure the stack use of one task in this many.
-pub(crate) const DEFAULT_STACK_SAMPLE_EVERY: u32 = 1024;
+pub(crate) const DEFAULT_STACK_SAMPLE_EVERY: u32 = 4096;
 /// Default capacity of each worker's trace ring, in events (64 bytes each).
 pub(crate) const DEFAULT_TRACE_EVENTS: usize = 1 << 16;
 /// Largest trace ring accepted, in events per worker (1 GiB).
@@ -108,7 +108,7 @@ impl Builder {
     }
 
     /// Measures the stack high-water mark of one task in `n` (default
-    /// 1024; 0 turns it off). A sampled stack has its pages dropped before
+    /// 4096; 0 turns it off). A sampled stack has its pages dropped before
     /// the task starts and is scanned with `mincore` when the task ends, a
     /// few microseconds in all. Results appear per spawn site in
     /// [`RuntimeMetrics::stack_sites`](crate::RuntimeMetrics::stack_sites).
