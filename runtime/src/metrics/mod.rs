@@ -1,7 +1,16 @@
 //! Counters the runtime keeps, and the snapshot users read.
 //!
+//! [`RuntimeMetrics`] (from [`Runtime::metrics`](crate::Runtime::metrics))
+//! holds per-worker counters ([`WorkerMetrics`]), scheduling-delay
+//! histograms ([`DelayHistogram`]), long runs with the task's name
+//! ([`LongRun`]), stack use per spawn site ([`StackSite`]), the stack pools'
+//! and arenas' statistics and the live-task count;
+//! [`render_prometheus`] writes it in the Prometheus text format.
+//!
+//! Files:
+//!
 //! * this file: the always-on counters and the live-task count;
-//! * [`histogram`]: the scheduling-delay histogram;
+//! * `histogram`: the scheduling-delay histogram;
 //! * `obs`: per-worker observability state (delays, long runs, trace rings);
 //! * `probe`: the hooks the scheduler calls around resumes, wake-ups, spawns;
 //! * `snapshot`: assembling [`RuntimeMetrics`]; `prometheus`: its text form;
@@ -85,8 +94,10 @@ pub(crate) struct LiveTasks {
     count: AtomicUsize,
     counting: bool,
     workers: Box<[CachePadded<LiveCount>]>,
-    other_spawned: AtomicU64,
-    other_finished: AtomicU64,
+    /// Written by threads outside the workers: off the line of the
+    /// read-mostly fields above.
+    other_spawned: CachePadded<AtomicU64>,
+    other_finished: CachePadded<AtomicU64>,
 }
 
 impl LiveTasks {
@@ -98,8 +109,8 @@ impl LiveTasks {
             workers: (0..if counting { workers } else { 0 })
                 .map(|_| CachePadded::default())
                 .collect(),
-            other_spawned: AtomicU64::new(0),
-            other_finished: AtomicU64::new(0),
+            other_spawned: CachePadded::new(AtomicU64::new(0)),
+            other_finished: CachePadded::new(AtomicU64::new(0)),
         }
     }
 

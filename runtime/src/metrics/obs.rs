@@ -71,7 +71,9 @@ pub(crate) struct Obs {
     pub(crate) stack_sampling: bool,
     /// The runtime's time origin (trace timestamps count from it).
     pub(crate) base: super::clock::Base,
-    pub(crate) next_task_id: AtomicU64,
+    /// Written at every traced spawn: kept off the line of the read-mostly
+    /// fields above, which every hook reads.
+    pub(crate) next_task_id: CachePadded<AtomicU64>,
     pub(crate) sites: Sites,
     pub(crate) workers: Box<[CachePadded<WorkerObs>]>,
 }
@@ -87,7 +89,7 @@ impl Obs {
             delay_every: config.delay_sample_every.max(1),
             stack_sampling: config.pool_sample_every() > 0,
             base: super::clock::Base::now(),
-            next_task_id: AtomicU64::new(1),
+            next_task_id: CachePadded::new(AtomicU64::new(1)),
             sites: Sites::new(config.learn_stack_sizes),
             workers: (0..workers)
                 .map(|_| {
