@@ -290,3 +290,28 @@ fn bad_trace_settings_are_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn a_task_done_in_one_resume_has_a_summary_too() {
+    let rt = traced(1);
+    let t0 = Instant::now();
+    let h = task::Builder::new()
+        .name("quick")
+        .spawn_on(|| (0..1000u64).sum::<u64>(), &rt.handle())
+        .unwrap();
+    assert_eq!(h.join().unwrap(), 499_500);
+    let outer = t0.elapsed();
+    let s = summary(&rt, "quick");
+    assert_eq!(s.resumes, 1);
+    assert_eq!(s.lifetime(), s.running + s.runnable, "{s:?}");
+    assert!(s.lifetime() <= outer, "{s:?}");
+    let evs = events(&rt.trace().unwrap().to_chrome_json());
+    let fin = named(&evs, "i", "finish");
+    assert!(fin
+        .iter()
+        .any(|e| e["args"]["name"] == "quick" && e["args"]["resumes"] == 1));
+    let spawn = named(&evs, "i", "spawn");
+    assert!(spawn.iter().any(|e| e["args"]["name"] == "quick"
+        && e["args"]["by"] == "a thread outside the runtime"
+        && e["tid"] == 1));
+}

@@ -11,7 +11,8 @@
 //! | `WorkerObs::long_run_seq`  | the monitor thread             | its worker          |
 //! | `WorkerObs::long_runs`     | its worker, after a long run   | `metrics()` (lock)  |
 //! | `WorkerObs::ring`          | its worker (see `trace/ring`)  | `trace()`           |
-//! | `next_task_id`             | any spawner (tracing only)     |                     |
+//! | `WorkerObs::spawned_ids`   | its worker (traced spawns)     |                     |
+//! | `next_task_id`             | spawners outside the workers   |                     |
 //! | `sites`                    | see `task/site.rs`             |                     |
 //!
 //! The long-run protocol: the monitor sees the same odd `resume_seq` on two
@@ -57,6 +58,8 @@ pub(crate) struct WorkerObs {
     pub(crate) long_run_seq: AtomicU64,
     pub(crate) long_runs: Mutex<VecDeque<LongRun>>,
     pub(crate) ring: Option<Ring>,
+    /// Trace ids handed to tasks this worker spawned.
+    pub(crate) spawned_ids: AtomicU64,
 }
 
 /// Runtime-wide observability state.
@@ -100,6 +103,7 @@ impl Obs {
                         long_run_seq: AtomicU64::new(0),
                         long_runs: Mutex::new(VecDeque::new()),
                         ring: config.tracing.then(|| Ring::new(ring_events)),
+                        spawned_ids: AtomicU64::new(0),
                     })
                 })
                 .collect(),

@@ -249,7 +249,7 @@ pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
         return;
     }
     if obs.tracing {
-        trace_spawn(obs, h);
+        trace_spawn(shared, h);
         return;
     }
     let hit = SPAWN_COUNTDOWN.with(|c| {
@@ -262,9 +262,20 @@ pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
     }
 }
 
-fn trace_spawn(obs: &Obs, h: &Header) {
+fn trace_spawn(shared: &Shared, h: &Header) {
+    let obs = &shared.obs;
     let now = clock::now();
-    let id = obs.next_task_id.fetch_add(1, Relaxed);
+    // Ids: a worker numbers the tasks it spawns itself (no shared write),
+    // `(worker + 1) << 40 | n`; other threads take a shared counter.
+    let x = here();
+    let id = match obs.workers.get(x.worker) {
+        Some(w) if ptr::eq(x.live, &shared.live) => {
+            let n = w.spawned_ids.load(Relaxed) + 1;
+            w.spawned_ids.store(n, Relaxed);
+            ((x.worker as u64 + 1) << 40) | n
+        }
+        _ => obs.next_task_id.fetch_add(1, Relaxed),
+    };
     h.obs
         .set_trace(Box::new(TaskTrace::new(id, now, who_here())));
     h.obs.runnable_at.store(now, Relaxed);
@@ -361,7 +372,9 @@ fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
     if out == outcome::YIELD {
         h.obs.runnable_at.store(now, Relaxed);
     }
-    if finished {
+    if finished && tt.totals().resumes > 1 {
+        // A task done in one resume needs no summary: its RUN event says it
+        // all (spawned at `d`, ran from `ts` to `a`).
         let s = tt.totals();
         let f = |i: usize| event::f32_bits(s.acc[i]);
         let mut e = Event::new(event::SUMMARY, worker as u16, now, tt.id);

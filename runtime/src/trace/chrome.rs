@@ -218,8 +218,7 @@ impl Out<'_> {
         }
     }
 
-    fn finish(&mut self, e: &Event) {
-        let t = super::export::unpack_summary(e);
+    fn finish(&mut self, e: &Event, t: &super::task::Totals) {
         let tid = self.tid(e.track);
         let ts = self.ts(e.ts);
         let name = self.task_name(e.task);
@@ -275,6 +274,11 @@ pub(crate) fn render(trace: &Trace) -> String {
                     o.instant(what, track, e.d, e.task, Some(e.c));
                 }
                 o.run(e);
+                if let Some(t) = super::export::one_resume_totals(e) {
+                    let mut end = *e;
+                    end.ts = e.a;
+                    o.finish(&end, &t);
+                }
             }
             event::REGION_BEGIN => open.entry(e.task).or_default().push(e),
             event::REGION_END => {
@@ -284,7 +288,7 @@ pub(crate) fn render(trace: &Trace) -> String {
                     o.region(begin, e);
                 }
             }
-            event::SUMMARY => o.finish(e),
+            event::SUMMARY => o.finish(e, &super::export::unpack_summary(e)),
             _ => {}
         }
     }

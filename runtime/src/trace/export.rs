@@ -167,9 +167,12 @@ impl Trace {
         let labels = self.labels();
         self.events
             .iter()
-            .filter(|e| e.kind == event::SUMMARY)
-            .map(|e| {
-                let t = unpack_summary(e);
+            .filter_map(|e| match e.kind {
+                event::SUMMARY => Some((e, unpack_summary(e))),
+                event::RUN => one_resume_totals(e).map(|t| (e, t)),
+                _ => None,
+            })
+            .map(|(e, t)| {
                 let mut s = TaskSummary::from_totals(e.task, &t, |x| self.clock.span(x));
                 if let Some((name, site)) = labels.get(&e.task) {
                     s.name.clone_from(name);
@@ -210,4 +213,18 @@ pub(crate) fn unpack_summary(e: &Event) -> Totals {
     }
     t.resumes = resumes as u64;
     t
+}
+
+/// The totals of a task that finished in its first resume, from its RUN
+/// event (no SUMMARY is written for it).
+pub(crate) fn one_resume_totals(e: &Event) -> Option<Totals> {
+    use super::task::outcome::FINISHED;
+    if e.kind != event::RUN || e.aux & event::FIRST == 0 || e.aux & !event::FIRST < FINISHED {
+        return None;
+    }
+    let mut t = Totals::default();
+    t.acc[slot::RUNNING] = e.a.saturating_sub(e.ts);
+    t.acc[slot::RUNNABLE] = e.ts.saturating_sub(e.d);
+    t.resumes = 1;
+    Some(t)
 }
