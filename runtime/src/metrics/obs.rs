@@ -11,8 +11,7 @@
 //! | `WorkerObs::long_run_seq`  | the monitor thread             | its worker          |
 //! | `WorkerObs::long_runs`     | its worker, after a long run   | `metrics()` (lock)  |
 //! | `WorkerObs::ring`          | its worker (see `trace/ring`)  | `trace()`           |
-//! | `WorkerObs::spawned_ids`   | its worker (traced spawns)     |                     |
-//! | `next_task_id`             | spawners outside the workers   |                     |
+//! | `WorkerObs::ids`           | its worker (first runs, traced)|                     |
 //! | `sites`                    | see `task/site.rs`             |                     |
 //!
 //! The long-run protocol: the monitor sees the same odd `resume_seq` on two
@@ -58,8 +57,8 @@ pub(crate) struct WorkerObs {
     pub(crate) long_run_seq: AtomicU64,
     pub(crate) long_runs: Mutex<VecDeque<LongRun>>,
     pub(crate) ring: Option<Ring>,
-    /// Trace ids handed to tasks this worker spawned.
-    pub(crate) spawned_ids: AtomicU64,
+    /// Trace ids handed to tasks at their first run on this worker.
+    pub(crate) ids: AtomicU64,
 }
 
 /// Runtime-wide observability state.
@@ -74,9 +73,6 @@ pub(crate) struct Obs {
     pub(crate) stack_sampling: bool,
     /// The runtime's time origin (trace timestamps count from it).
     pub(crate) base: super::clock::Base,
-    /// Written at every traced spawn: kept off the line of the read-mostly
-    /// fields above, which every hook reads.
-    pub(crate) next_task_id: CachePadded<AtomicU64>,
     pub(crate) sites: Sites,
     pub(crate) workers: Box<[CachePadded<WorkerObs>]>,
 }
@@ -92,7 +88,6 @@ impl Obs {
             delay_every: config.delay_sample_every.max(1),
             stack_sampling: config.pool_sample_every() > 0,
             base: super::clock::Base::now(),
-            next_task_id: CachePadded::new(AtomicU64::new(1)),
             sites: Sites::new(config.learn_stack_sizes),
             workers: (0..workers)
                 .map(|_| {
@@ -103,7 +98,7 @@ impl Obs {
                         long_run_seq: AtomicU64::new(0),
                         long_runs: Mutex::new(VecDeque::new()),
                         ring: config.tracing.then(|| Ring::new(ring_events)),
-                        spawned_ids: AtomicU64::new(0),
+                        ids: AtomicU64::new(0),
                     })
                 })
                 .collect(),

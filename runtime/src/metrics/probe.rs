@@ -87,11 +87,12 @@ pub(crate) fn clear_finished_task() {
 }
 
 /// What `resume_begin` hands to `resume_end` for a traced resume: its start
-/// (0: not traced), the RUN event's `c` and `d` words (the wake-up or spawn
-/// that led to it) and its FIRST flag.
+/// (0: not traced), the task's id, the RUN event's `c` and `d` words (the
+/// wake-up or spawn that led to it) and its FIRST flag.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Probe {
     start: u64,
+    id: u64,
     why: u64,
     when: u64,
     first: bool,
@@ -100,6 +101,7 @@ pub(crate) struct Probe {
 impl Probe {
     const NONE: Probe = Probe {
         start: 0,
+        id: 0,
         why: 0,
         when: 0,
         first: false,
@@ -249,7 +251,7 @@ pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
         return;
     }
     if obs.tracing {
-        trace_spawn(shared, h);
+        trace_spawn(h);
         return;
     }
     let hit = SPAWN_COUNTDOWN.with(|c| {
@@ -262,23 +264,9 @@ pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
     }
 }
 
-fn trace_spawn(shared: &Shared, h: &Header) {
-    let obs = &shared.obs;
-    let now = clock::now();
-    // Ids: a worker numbers the tasks it spawns itself (no shared write),
-    // `(worker + 1) << 40 | n`; other threads take a shared counter.
-    let x = here();
-    let id = match obs.workers.get(x.worker) {
-        Some(w) if ptr::eq(x.live, &shared.live) => {
-            let n = w.spawned_ids.load(Relaxed) + 1;
-            w.spawned_ids.store(n, Relaxed);
-            ((x.worker as u64 + 1) << 40) | n
-        }
-        _ => obs.next_task_id.fetch_add(1, Relaxed),
-    };
-    h.obs
-        .set_trace(Box::new(TaskTrace::new(id, now, who_here())));
-    h.obs.runnable_at.store(now, Relaxed);
+fn trace_spawn(h: &Header) {
+    h.obs.spawner.store(who_here(), Relaxed);
+    h.obs.runnable_at.store(clock::now(), Relaxed);
 }
 
 #[inline(never)]
@@ -293,7 +281,10 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
             .record(clock::delta_ns(now.saturating_sub(t)));
     }
     let live: *const LiveTasks = &shared.live;
-    let (Some(tt), Some(ring)) = (h.obs.trace(), obs.workers[worker].ring.as_ref()) else {
+    let w = &obs.workers[worker];
+    let tt = h.obs.trace();
+    let spawner = h.obs.spawner.load(Relaxed);
+    let Some(ring) = w.ring.as_ref().filter(|_| spawner != 0) else {
         // Spawned before tracing could see it (cannot happen today).
         h.obs.runnable_at.store(0, Relaxed);
         HERE.with(|c| {
@@ -306,40 +297,57 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
         return Probe::NONE;
     };
     h.obs.runnable_at.store(TRACED, Relaxed);
-    let first = tt.begin(now, woke);
+    let (id, first, why, when) = match tt {
+        Some(tt) => {
+            tt.begin(now, woke);
+            let by = tt.woken_by.load(Relaxed);
+            if by != 0 {
+                tt.woken_by.store(0, Relaxed);
+            }
+            (
+                tt.id,
+                false,
+                by,
+                if by != 0 { woke.unwrap_or(0) } else { 0 },
+            )
+        }
+        None => {
+            // First run: the task gets its id from its home worker
+            // (`(worker + 1) << 40 | n`, no shared write).
+            let n = w.ids.load(Relaxed) + 1;
+            w.ids.store(n, Relaxed);
+            let id = ((worker as u64 + 1) << 40) | n;
+            (id, true, spawner, woke.unwrap_or(now))
+        }
+    };
     if let Some(name) = &h.meta.name {
         // Named at the first run, and again once half the ring has passed
         // since, so a task's slices rarely outlive its name in the ring.
         let pos = ring.written();
-        if first || pos - tt.named_at.load(Relaxed) >= ring.capacity() / 2 {
-            tt.named_at.store(pos, Relaxed);
-            let (w, len) = event::name_words(name);
-            let mut e = Event::new(event::NAME, worker as u16, now, tt.id);
+        let last = tt.map_or(0, |t| t.named_at.load(Relaxed));
+        if first || pos - last >= ring.capacity() / 2 {
+            if let Some(tt) = tt {
+                tt.named_at.store(pos, Relaxed);
+            }
+            let (words, len) = event::name_words(name);
+            let mut e = Event::new(event::NAME, worker as u16, now, id);
             e.aux = len;
-            [e.a, e.b, e.c, e.d] = w;
+            [e.a, e.b, e.c, e.d] = words;
             ring.push(e.encode());
         }
     }
-    let (why, when) = if first {
-        (tt.spawner, tt.spawn_ns)
-    } else {
-        let by = tt.woken_by.load(Relaxed);
-        if by != 0 {
-            tt.woken_by.store(0, Relaxed);
-        }
-        (by, if by != 0 { woke.unwrap_or(0) } else { 0 })
-    };
     HERE.with(|c| {
         c.set(Here {
             live,
             worker,
             ring,
-            task: tt.id,
+            task: id,
             resume: seq,
         })
     });
     Probe {
         start: now,
+        id,
         why,
         when,
         first,
@@ -358,11 +366,26 @@ fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
             ..x
         })
     });
-    let (Some(tt), Some(ring)) = (h.obs.trace(), obs.workers[worker].ring.as_ref()) else {
+    let Some(ring) = obs.workers[worker].ring.as_ref() else {
         return;
     };
-    tt.end(probe.start, now, out);
-    let mut e = Event::new(event::RUN, worker as u16, probe.start, tt.id);
+    let tt = match h.obs.trace() {
+        Some(tt) => {
+            tt.end(probe.start, now, out);
+            Some(tt)
+        }
+        None if !finished => {
+            // It suspended: from now on it needs its own accounting.
+            let tt = Box::new(TaskTrace::new(probe.id, probe.when));
+            tt.begin(probe.start, Some(probe.when));
+            tt.end(probe.start, now, out);
+            tt.named_at.store(ring.written(), Relaxed);
+            h.obs.set_trace(tt);
+            h.obs.trace()
+        }
+        None => None,
+    };
+    let mut e = Event::new(event::RUN, worker as u16, probe.start, probe.id);
     e.aux = out | if probe.first { event::FIRST } else { 0 };
     e.a = now;
     e.b = event::site_word(h.meta.site);
@@ -372,9 +395,9 @@ fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
     if out == outcome::YIELD {
         h.obs.runnable_at.store(now, Relaxed);
     }
-    if finished && tt.totals().resumes > 1 {
-        // A task done in one resume needs no summary: its RUN event says it
-        // all (spawned at `d`, ran from `ts` to `a`).
+    // A task done in one resume needs no summary: its RUN event says it all
+    // (spawned at `d`, ran from `ts` to `a`).
+    if let Some(tt) = tt.filter(|_| finished) {
         let s = tt.totals();
         let f = |i: usize| event::f32_bits(s.acc[i]);
         let mut e = Event::new(event::SUMMARY, worker as u16, now, tt.id);

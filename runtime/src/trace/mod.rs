@@ -54,7 +54,9 @@ pub(crate) use task::TaskObs;
 use crate::{Handle, Runtime};
 
 /// Where the running task's time went so far (up to the start of its
-/// current resume), if it runs on a runtime with tracing on.
+/// current resume), if it runs on a runtime with tracing on and has
+/// suspended at least once (a task's accounting starts at its first
+/// suspension; a task done in one resume is summarised from its one slice).
 ///
 /// # Examples
 ///

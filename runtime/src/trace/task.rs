@@ -2,9 +2,11 @@
 //! and the per-task accounting of a traced task.
 //!
 //! ```text
-//! Header.obs: TaskObs (16 bytes in every task)
-//!   runnable_at  AtomicU64   0 | ARMED | TRACED | a timestamp (ns)
-//!   trace        AtomicPtr   null, or a Box<TaskTrace> (tracing on)
+//! Header.obs: TaskObs (24 bytes in every task)
+//!   runnable_at  AtomicU64   0 | ARMED | TRACED | a timestamp (ticks)
+//!   spawner      AtomicU64   0, or who spawned it (tracing on)
+//!   trace        AtomicPtr   null, or a Box<TaskTrace> (a traced task
+//!                            that suspended at least once)
 //! ```
 //!
 //! `runnable_at` states:
@@ -20,8 +22,11 @@
 //!    scheduled (exactly one, `task/state.rs` rule 2), by the spawner before
 //!    the task is queued, and by the home worker between resumes; the queue
 //!    hand-off orders these writes. All accesses are relaxed atomics.
-//! 2. `trace` is set once by the spawner before the task is queued and
-//!    freed only when the task's allocation is dropped.
+//! 2. `spawner` is written by the spawner before the task is queued. `trace`
+//!    is set once, by the home worker at the end of the task's first resume
+//!    if it suspended (a task done in one resume never needs one), before
+//!    the task can be woken; it is freed only when the task's allocation is
+//!    dropped.
 //! 3. A `TaskTrace`'s accounting fields are written only by the home worker
 //!    (single writer, relaxed load + store); `woken_by` by the one waker as
 //!    in rule 1. Readers elsewhere (none today) would see a stale value.
@@ -37,6 +42,8 @@ pub(crate) const TRACED: u64 = 2;
 #[derive(Debug, Default)]
 pub(crate) struct TaskObs {
     pub(crate) runnable_at: AtomicU64,
+    /// Who spawned the task (`event::who`), non-zero iff it is traced.
+    pub(crate) spawner: AtomicU64,
     trace: AtomicPtr<TaskTrace>,
 }
 
@@ -51,12 +58,12 @@ impl TaskObs {
         unsafe { p.as_ref() }
     }
 
-    /// Attaches a trace record. Called once, by the spawner, before the task
-    /// is visible to any other thread (rule 2).
+    /// Attaches a trace record. Called once, by the home worker, before the
+    /// task can be woken (rule 2).
     /// A second call keeps the first record (and drops `t`).
     pub(crate) fn set_trace(&self, t: Box<TaskTrace>) {
-        // A load and a store, no read-modify-write: only the spawner writes,
-        // before publication (rule 2).
+        // A load and a store, no read-modify-write: only the home worker
+        // writes, once (rule 2).
         if self.trace.load(Relaxed).is_null() {
             self.trace.store(Box::into_raw(t), Release);
         } else {
@@ -103,9 +110,6 @@ pub(crate) mod slot {
 #[derive(Debug)]
 pub(crate) struct TaskTrace {
     pub(crate) id: u64,
-    pub(crate) spawn_ns: u64,
-    /// Who spawned it (`event::who_*`).
-    pub(crate) spawner: u64,
     /// Who woke it last (`event::who_*`), written by the waker.
     pub(crate) woken_by: AtomicU64,
     started: AtomicBool,
@@ -130,11 +134,10 @@ pub(crate) struct Totals {
 }
 
 impl TaskTrace {
-    pub(crate) fn new(id: u64, spawn_ns: u64, spawner: u64) -> TaskTrace {
+    /// The record of task `id`, spawned at tick `spawn_ns`.
+    pub(crate) fn new(id: u64, spawn_ns: u64) -> TaskTrace {
         TaskTrace {
             id,
-            spawn_ns,
-            spawner,
             woken_by: AtomicU64::new(0),
             started: AtomicBool::new(false),
             last_end: AtomicU64::new(spawn_ns),
@@ -191,7 +194,7 @@ mod tests {
 
     #[test]
     fn accounting_splits_waits_by_reason() {
-        let t = TaskTrace::new(1, 100, 0);
+        let t = TaskTrace::new(1, 100);
         assert!(t.begin(150, Some(100))); // runnable 50
         t.end(150, 200, outcome::PARK + 1); // running 50, then timer wait
         assert!(!t.begin(1_300, Some(1_200))); // timer 1000, runnable 100
@@ -213,7 +216,7 @@ mod tests {
     fn trace_record_is_attached_and_freed() {
         let o = TaskObs::default();
         assert!(o.trace().is_none());
-        o.set_trace(Box::new(TaskTrace::new(7, 0, 0)));
+        o.set_trace(Box::new(TaskTrace::new(7, 0)));
         assert_eq!(o.trace().map(|t| t.id), Some(7));
     }
 }
