@@ -15,6 +15,8 @@ type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 /// The settings a running runtime keeps.
 #[derive(Clone)]
 pub(crate) struct Config {
+    /// Metrics and tracing settings (`metrics/config.rs`).
+    pub(crate) obs: crate::metrics::ObsConfig,
     pub(crate) workers: usize,
     pub(crate) numa: NumaPolicy,
     /// A topology given by the builder (tests, recorded machines); else
@@ -60,7 +62,7 @@ pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    config: Config,
+    pub(crate) config: Config,
     /// Which settings the code gave explicitly (they beat the environment).
     explicit_workers: bool,
     explicit_numa: bool,
@@ -91,6 +93,7 @@ impl Builder {
             explicit_stack: false,
             read_environment: true,
             config: Config {
+                obs: Default::default(),
                 workers: 0,
                 numa: NumaPolicy::Off,
                 topology: None,
@@ -248,6 +251,7 @@ impl Builder {
         if config.monitor_period.is_zero() {
             return Err(invalid("long_run_threshold must be more than zero".into()));
         }
+        config.obs.validate()?;
         Runtime::start(config)
     }
 }

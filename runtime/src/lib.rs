@@ -32,6 +32,12 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Observability: [`Runtime::metrics`] reads the runtime's counters,
+//! scheduling-delay histograms and per-spawn-site stack use (see
+//! [`metrics`], also as Prometheus text); [`Builder::tracing`] records a
+//! trace of what the runtime did to each task, exported as Chrome
+//! trace-event JSON (see [`trace`]).
+//!
 //! See `DESIGN.md` in the repository for the architecture.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]
@@ -42,7 +48,7 @@ mod builder;
 mod config;
 mod future;
 mod loom;
-mod metrics;
+pub mod metrics;
 pub mod net;
 mod park;
 pub mod process;
@@ -54,11 +60,12 @@ pub mod task;
 #[doc(hidden)]
 pub mod task_local;
 mod time;
+pub mod trace;
 
 pub use blocking::spawn_blocking;
 pub use builder::{Builder, DEFAULT_STACK_SIZE};
 pub use future::block_on;
-pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use metrics::{DelayHistogram, RuntimeMetrics, WorkerMetrics};
 pub use pinstack_numa::NumaPolicy;
 pub use runtime::{Handle, Runtime};
 pub use task::{spawn, yield_now, JoinError, JoinHandle};

@@ -71,6 +71,7 @@ impl Unparker {
             Inner::Thread(t) => t.unpark(),
             Inner::Task(t) => {
                 if t.header().state.unpark() == Unpark::Schedule {
+                    crate::metrics::probe::on_wake(t.header());
                     scheduler::schedule_started(t.clone());
                 }
             }

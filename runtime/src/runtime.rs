@@ -99,7 +99,8 @@ impl Runtime {
             idle,
             shutdown: AtomicBool::new(false),
             pools,
-            live: LiveTasks::new(config.max_live_tasks),
+            live: LiveTasks::new(config.max_live_tasks, n, config.obs.metrics),
+            obs: crate::metrics::Obs::new(&config.obs, n),
             blocking: crate::blocking::BlockingPool::new(&config),
             config,
             time_base: Instant::now(),
@@ -287,15 +288,7 @@ impl Handle {
 
     /// A snapshot of the runtime's counters.
     pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics {
-            workers: self
-                .shared
-                .workers
-                .iter()
-                .map(|w| w.stats.snapshot())
-                .collect(),
-            stack_pools: self.shared.pools.iter().map(StackPool::stats).collect(),
-        }
+        crate::metrics::snapshot(&self.shared)
     }
 }
 
@@ -307,7 +300,11 @@ fn stack_pools(
 ) -> io::Result<(Box<[StackPool]>, Vec<usize>)> {
     if config.numa != NumaPolicy::Bind {
         return Ok((
-            vec![StackPool::new()?].into_boxed_slice(),
+            vec![StackPool::builder()
+                .sample_every(config.obs.pool_sample_every())
+                .build()
+                .map_err(io::Error::from)?]
+            .into_boxed_slice(),
             vec![0; placements.len()],
         ));
     }
@@ -319,6 +316,7 @@ fn stack_pools(
         .map(|&n| {
             StackPool::builder()
                 .numa_node(Some(n))
+                .sample_every(config.obs.pool_sample_every())
                 .build()
                 .map_err(io::Error::from)
         })

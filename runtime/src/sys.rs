@@ -34,3 +34,43 @@ pub(crate) fn poll_fd(fd: RawFd, read: bool, deadline: Option<Instant>) -> io::R
     }
     Ok(())
 }
+
+/// `CLOCK_MONOTONIC` in nanoseconds (the clock `Instant` reads; through the
+/// vDSO, no kernel entry). Used for trace timestamps and scheduling delays.
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on
+    // every Linux, so the call cannot fail (and `ts` stays zero if it did).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// The CPU's time-stamp counter (`rdtsc`): a few nanoseconds, no kernel
+/// entry. Only meaningful when the kernel's clocksource is `tsc` (constant,
+/// synchronised across CPUs); `metrics/clock.rs` checks that first. On other
+/// architectures this is `monotonic_ns`.
+#[inline]
+pub(crate) fn cycles() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `rdtsc` has no preconditions; it reads a counter and
+        // touches no memory.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        monotonic_ns()
+    }
+}
+
+/// The kernel's current clocksource (`tsc`, `kvm-clock`, `hpet`...).
+pub(crate) fn clocksource() -> io::Result<String> {
+    std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+        .map(|s| s.trim().to_string())
+}

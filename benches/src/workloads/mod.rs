@@ -61,6 +61,7 @@ register! {
     deepstack,
     arena,
     echo,
+    overhead,
 }
 
 /// Names of the registered workloads.

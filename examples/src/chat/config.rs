@@ -37,6 +37,9 @@ pub struct ChatConfig {
     pub backlog: u32,
     /// Names and per-client limits (`--server-name`, `--max-rooms`).
     pub hub: HubConfig,
+    /// Where the pinstack twin serves its runtime metrics in the
+    /// Prometheus text format over HTTP (`--admin-addr`, default none).
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl Default for ChatConfig {
@@ -52,6 +55,7 @@ impl Default for ChatConfig {
             close_grace: Duration::from_secs(5),
             backlog: 4096,
             hub: HubConfig::default(),
+            admin_addr: None,
         }
     }
 }
@@ -68,7 +72,8 @@ pub const CHAT_FLAGS_HELP: &str = "\
   --max-rooms N          rooms per client (default 20)
   --close-grace DUR      time to flush a closing connection (default 5s)
   --backlog N            listen backlog (default 4096)
-  --server-name NAME     server name in replies (default pinstack.chat)";
+  --server-name NAME     server name in replies (default pinstack.chat)
+  --admin-addr ADDR      serve Prometheus metrics here (pinstack twin; default off)";
 
 impl ChatConfig {
     /// Applies one flag; returns `Ok(false)` if `name` is not a chat flag
@@ -90,6 +95,7 @@ impl ChatConfig {
             "close-grace" => self.close_grace = flags.duration(name)?,
             "backlog" => self.backlog = flags.value(name)?,
             "server-name" => self.hub.server_name = flags.value(name)?,
+            "admin-addr" => self.admin_addr = Some(flags.value(name)?),
             _ => return Ok(false),
         }
         Ok(true)

@@ -26,6 +26,7 @@
 //! 4. Count into [`stats::ServerStats`], honour [`ChatConfig`], and run the
 //!    cases in `tests/common/chat_cases.rs` against it.
 
+pub mod admin;
 pub mod config;
 pub mod framing;
 pub mod hub;

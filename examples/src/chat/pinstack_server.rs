@@ -199,6 +199,13 @@ fn run_with_stats(
         registry: registry.clone(),
     };
     let acceptor = rt.spawn(move || server.accept_loop(listener));
+    if let Some(addr) = config.admin_addr {
+        let admin = TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot serve metrics on {addr}: {e}"))
+        })?;
+        let handle = rt.handle();
+        drop(rt.spawn(move || super::admin::serve(admin, handle)));
+    }
     pinstack::block_on(shutdown.wait());
     registry.stop_all();
     let deadline = Instant::now() + config.close_grace + Duration::from_millis(500);

@@ -205,6 +205,8 @@ pub(crate) struct Shared {
     pub(crate) config: crate::builder::Config,
     pub(crate) blocking: crate::blocking::BlockingPool,
     pub(crate) live: crate::metrics::LiveTasks,
+    /// Metrics and tracing state (`metrics/obs.rs`).
+    pub(crate) obs: crate::metrics::Obs,
     /// Origin of the timer ticks of every worker.
     pub(crate) time_base: Instant,
 }

@@ -63,6 +63,7 @@ fn run(shared: &Shared, stop: &(Mutex<bool>, Condvar), period: Duration) {
             if long && reported[i] != seq {
                 reported[i] = seq;
                 w.stats.long_runs.incr();
+                shared.obs.long_run_detected(i, seq);
             }
             w.stuck.store(long, Relaxed);
             if long && !w.stealer.is_empty() {

@@ -177,6 +177,7 @@ fn fire_timers(shared: &Shared, core: &mut Core) {
     let Core { wheel, ready, .. } = core;
     wheel.advance(now, |task: TaskRef| {
         if task.header().state.unpark() == crate::task::Unpark::Schedule {
+            crate::metrics::probe::on_timer_wake(task.header());
             ready.push_back(task);
         }
     });
@@ -427,11 +428,14 @@ fn run_task(cx: &Context, task: TaskRef) {
     cx.handle.resume_seq.store(seq + 1, Relaxed);
     cx.current.set(&task);
     crate::task::set_overflow_label(h);
+    let probe = crate::metrics::probe::resume_begin(&cx.shared, cx.handle.index, h, seq + 1);
     let co = slot.as_mut().expect("a started task has its coroutine");
     let res = catch_unwind(AssertUnwindSafe(|| co.resume(())));
     cx.current.set(std::ptr::null());
     cx.handle.resume_seq.store(seq + 2, Relaxed);
     cx.handle.stats.resumes.incr();
+    let (sh, i) = (&cx.shared, cx.handle.index);
+    crate::metrics::probe::resume_end(sh, i, &cx.core, h, probe, seq + 1, &res);
     match res {
         Ok(CoroutineResult::Yield(Suspend::Yield)) => {
             cx.handle.stats.yields.incr();
@@ -454,7 +458,7 @@ fn run_task(cx: &Context, task: TaskRef) {
 fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -> bool {
     let h = task.header();
     let hint = match h.meta.stack_hint {
-        0 => cx.shared.config.default_stack_size,
+        0 => crate::task::site::learned_or(&cx.shared, h, cx.shared.config.default_stack_size),
         n => n,
     };
     let acquired = cx.core.borrow().pool.acquire(hint);
@@ -484,7 +488,7 @@ fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -
 fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
     let h = task.header();
     // SAFETY: home thread, no other reference to the slot is live.
-    drop(unsafe { h.coroutine() }.take());
+    crate::task::site::release_stack(&cx.shared, h, unsafe { h.coroutine() }.take());
     crate::task::drop_locals(h);
     cx.core.borrow_mut().owned.remove(h.owned_slot());
     if let Some(err) = err {

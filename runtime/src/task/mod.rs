@@ -12,6 +12,7 @@
 mod builder;
 mod join;
 mod raw;
+pub(crate) mod site;
 mod state;
 
 pub use crate::task_local::LocalKey;
@@ -76,6 +77,7 @@ where
     shared.live.try_spawn()?;
     let pinned = meta.pinned;
     let task = Task::new(f, meta);
+    crate::metrics::probe::on_spawn(shared, raw::RawTask::header(&*task));
     let handle = JoinHandle::new(task.clone());
     scheduler::spawn_unstarted(shared, task, pinned);
     Ok(handle)

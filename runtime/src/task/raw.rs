@@ -84,6 +84,8 @@ pub(crate) struct Header {
     yielder: Cell<*const TaskYielder>,
     owned_slot: Cell<usize>,
     locals: UnsafeCell<Option<Box<crate::task_local::LocalMap>>>,
+    /// Wake-up stamp and trace record (`trace/task.rs` rules).
+    pub(crate) obs: crate::trace::TaskObs,
 }
 
 // SAFETY: the `Cell` and `UnsafeCell` fields follow the access rules in the
@@ -116,6 +118,7 @@ impl Header {
             yielder: Cell::new(std::ptr::null()),
             owned_slot: Cell::new(usize::MAX),
             locals: UnsafeCell::new(None),
+            obs: Default::default(),
         }
     }
 

@@ -1,0 +1,250 @@
+//! Counters the runtime keeps, and the snapshot users read.
+//!
+//! [`RuntimeMetrics`] (from [`Runtime::metrics`](crate::Runtime::metrics))
+//! holds per-worker counters ([`WorkerMetrics`]), scheduling-delay
+//! histograms ([`DelayHistogram`]), long runs with the task's name
+//! ([`LongRun`]), stack use per spawn site ([`StackSite`]), the stack pools'
+//! and arenas' statistics and the live-task count;
+//! [`render_prometheus`] writes it in the Prometheus text format.
+//!
+//! Files:
+//!
+//! * this file: the always-on counters and the live-task count;
+//! * `histogram`: the scheduling-delay histogram;
+//! * `obs`: per-worker observability state (delays, long runs, trace rings);
+//! * `probe`: the hooks the scheduler calls around resumes, wake-ups, spawns;
+//! * `snapshot`: assembling [`RuntimeMetrics`]; `prometheus`: its text form;
+//! * `config`: the `Builder` settings.
+//!
+//! Hot-path counters have a single writer (the worker that owns them, or
+//! the monitor thread), so an increment is a relaxed load and store: no
+//! read-modify-write, no cache-line ping-pong with other workers. Readers
+//! on other threads see a slightly stale value, which is all a metric needs.
+
+pub(crate) mod clock;
+mod config;
+mod histogram;
+mod obs;
+pub(crate) mod probe;
+mod prometheus;
+mod snapshot;
+
+pub(crate) use config::ObsConfig;
+pub use histogram::DelayHistogram;
+pub use obs::LongRun;
+pub(crate) use obs::Obs;
+pub use prometheus::render_prometheus;
+pub(crate) use snapshot::snapshot;
+pub use snapshot::RuntimeMetrics;
+
+pub use crate::task::site::StackSite;
+pub use pinstack_stackpool::PoolStats;
+
+use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use crossbeam_utils::CachePadded;
+use std::io;
+
+/// A counter written by one thread only.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub(crate) fn incr(&self) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Per-worker counters (see [`WorkerMetrics`] for their meaning).
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub(crate) resumes: Counter,
+    pub(crate) parks: Counter,
+    pub(crate) steals: Counter,
+    pub(crate) remote_steals: Counter,
+    pub(crate) spawned: Counter,
+    pub(crate) yields: Counter,
+    /// Parks by [`Reason`](crate::park::Reason), indexed by its discriminant.
+    pub(crate) suspends: [Counter; 5],
+    /// Written by the monitor thread only.
+    pub(crate) long_runs: Counter,
+}
+
+/// Spawns and completions of one worker thread (single writer).
+#[derive(Debug, Default)]
+struct LiveCount {
+    spawned: Counter,
+    finished: Counter,
+}
+
+/// The live-task limit, and the live-task count.
+///
+/// Enforcing a limit costs a shared atomic, so it is done only when a limit
+/// is set. The count (metrics on) is kept without shared writes: each worker
+/// thread counts its own spawns and completions in its own counters (found
+/// through the thread-local `probe::here`), other threads in two shared
+/// atomics; live = spawned - finished, summed on read.
+#[derive(Debug)]
+pub(crate) struct LiveTasks {
+    limit: Option<usize>,
+    count: AtomicUsize,
+    counting: bool,
+    workers: Box<[CachePadded<LiveCount>]>,
+    /// Written by threads outside the workers: off the line of the
+    /// read-mostly fields above.
+    other_spawned: CachePadded<AtomicU64>,
+    other_finished: CachePadded<AtomicU64>,
+}
+
+impl LiveTasks {
+    pub(crate) fn new(limit: Option<usize>, workers: usize, counting: bool) -> LiveTasks {
+        LiveTasks {
+            limit,
+            count: AtomicUsize::new(0),
+            counting,
+            workers: (0..if counting { workers } else { 0 })
+                .map(|_| CachePadded::default())
+                .collect(),
+            other_spawned: CachePadded::new(AtomicU64::new(0)),
+            other_finished: CachePadded::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// This thread's counters, if it is one of this runtime's workers.
+    #[inline]
+    fn mine(&self) -> Option<&LiveCount> {
+        let here = probe::here();
+        if std::ptr::eq(here.live, self) {
+            self.workers.get(here.worker).map(|c| &**c)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn try_spawn(&self) -> io::Result<()> {
+        if self.counting {
+            match self.mine() {
+                Some(c) => c.spawned.incr(),
+                None => {
+                    self.other_spawned.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let prev = self.count.fetch_add(1, Relaxed);
+        if prev >= limit {
+            self.count.fetch_sub(1, Relaxed);
+            self.finished_uncounted();
+            return Err(io::Error::other(format!(
+                "live task limit reached ({limit} tasks): wait for tasks to finish, \
+                 or raise it with runtime::Builder::max_live_tasks"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Undoes the count of a spawn that was refused.
+    fn finished_uncounted(&self) {
+        if self.counting {
+            match self.mine() {
+                Some(c) => c.finished.incr(),
+                None => {
+                    self.other_finished.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn finished(&self) {
+        if self.limit.is_some() {
+            self.count.fetch_sub(1, Relaxed);
+        }
+        self.finished_uncounted();
+        probe::clear_finished_task();
+    }
+
+    /// Tasks spawned and not finished (0 with metrics off). A sum of counters
+    /// read at slightly different instants.
+    pub(crate) fn live(&self) -> u64 {
+        let (mut s, mut f) = (
+            self.other_spawned.load(Relaxed),
+            self.other_finished.load(Relaxed),
+        );
+        for w in self.workers.iter() {
+            s = s.wrapping_add(w.spawned.get());
+            f = f.wrapping_add(w.finished.get());
+        }
+        s.saturating_sub(f)
+    }
+}
+
+/// A snapshot of one worker's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerMetrics {
+    /// The worker's index.
+    pub index: usize,
+    /// Times a coroutine was resumed.
+    pub resumes: u64,
+    /// Times the worker went to sleep in its poller for lack of work.
+    pub parks: u64,
+    /// Successful steals of unstarted tasks from workers on the same NUMA node.
+    pub steals: u64,
+    /// Successful steals from workers on another NUMA node (tried only when
+    /// the thief's own node had nothing to take).
+    pub remote_steals: u64,
+    /// Tasks spawned from this worker onto its own queue.
+    pub spawned: u64,
+    /// Times a task called `yield_now`.
+    pub yields: u64,
+    /// Suspensions waiting for I/O readiness.
+    pub suspends_io: u64,
+    /// Suspensions waiting for a timer (sleep, timeouts).
+    pub suspends_timer: u64,
+    /// Suspensions on a channel, mutex, notify or wait group.
+    pub suspends_sync: u64,
+    /// Suspensions waiting for another task to finish.
+    pub suspends_join: u64,
+    /// Suspensions waiting for a future (`block_on`).
+    pub suspends_future: u64,
+    /// Resumes that ran longer than the long-run threshold without
+    /// suspending (detected by the monitor thread).
+    pub long_runs: u64,
+    /// Whether the worker is in a long run right now.
+    pub in_long_run: bool,
+    /// Tasks queued on the worker: unstarted (stealable), woken from other
+    /// threads, and runnable (the last as published by the worker every
+    /// few dozen resumes; metrics on).
+    pub run_queue_depth: u64,
+    /// Scheduling delays measured on this worker (metrics or tracing on).
+    pub scheduling_delay: DelayHistogram,
+}
+
+impl WorkerCounters {
+    pub(crate) fn snapshot(&self) -> WorkerMetrics {
+        WorkerMetrics {
+            index: 0,
+            in_long_run: false,
+            run_queue_depth: 0,
+            scheduling_delay: DelayHistogram::default(),
+            resumes: self.resumes.get(),
+            parks: self.parks.get(),
+            steals: self.steals.get(),
+            remote_steals: self.remote_steals.get(),
+            spawned: self.spawned.get(),
+            yields: self.yields.get(),
+            suspends_io: self.suspends[0].get(),
+            suspends_timer: self.suspends[1].get(),
+            suspends_sync: self.suspends[2].get(),
+            suspends_join: self.suspends[3].get(),
+            suspends_future: self.suspends[4].get(),
+            long_runs: self.long_runs.get(),
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! The hooks the scheduler calls: around each resume, at wake-ups and at
+//! spawns. With metrics and tracing off each hook is one load and a branch.
+//!
+//! ```text
+//! spawn_on ........ on_spawn        trace record + stamp (tracing), or stamp 1 spawn in N
+//! run_task ........ resume_begin    delay = now - runnable_at (if stamped); trace: RUN start,
+//!                                   first run: SPAWN + NAME, WAKE (stamp, waker)
+//!          ........ resume_end      arm 1 suspension in N; ready depth; long-run name;
+//!                                   trace: RUN event, accounting, SUMMARY at finish
+//! Unparker::unpark  on_wake         stamp runnable_at if ARMED or TRACED (+ waker)
+//! fire_timers ..... on_timer_wake   same, the waker being the worker's timer wheel
+//! ```
+//!
+//! Clock reads (`clock::now`, a TSC read where the kernel trusts it): none
+//! on an unsampled path with tracing off; with tracing on, one at each
+//! resume start and end, wake-up and spawn. A traced resume writes one RUN
+//! event (the wake-up or spawn that led to it rides along), plus a NAME
+//! event now and then for named tasks and a SUMMARY when the task ends.
+//!
+//! `HERE`, a thread-local, tells the hooks (and `trace::region`) what this
+//! thread is doing: whose worker it is (set at its first resume), and,
+//! during a traced resume, the worker's ring and the task's trace id. The
+//! ring pointer is set only for the duration of a resume, while the worker
+//! holds the `Arc<Shared>` that owns the ring.
+
+use super::clock;
+use super::obs::Obs;
+use super::LiveTasks;
+use crate::loom::sync::atomic::Ordering::Relaxed;
+use crate::scheduler::{Core, Shared};
+use crate::task::{Header, Suspend};
+use crate::trace::event::{self, Event};
+use crate::trace::ring::Ring;
+use crate::trace::task::{outcome, slot, TaskTrace, ARMED, TRACED};
+use corosensei::CoroutineResult;
+use std::cell::{Cell, RefCell};
+use std::ptr;
+
+/// What this thread is doing, for the hooks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Here {
+    /// The live-task counters of the runtime whose worker this thread is
+    /// (compared, never dereferenced); null on other threads.
+    pub(crate) live: *const LiveTasks,
+    pub(crate) worker: usize,
+    /// During a traced resume: the worker's ring; else null.
+    pub(crate) ring: *const Ring,
+    /// During a traced resume (and until the finished task is counted):
+    /// the task's trace id; else 0.
+    pub(crate) task: u64,
+    /// During a traced resume: the worker's resume sequence number.
+    pub(crate) resume: u64,
+}
+
+impl Here {
+    const NONE: Here = Here {
+        live: ptr::null(),
+        worker: 0,
+        ring: ptr::null(),
+        task: 0,
+        resume: 0,
+    };
+}
+
+thread_local! {
+    static HERE: Cell<Here> = const { Cell::new(Here::NONE) };
+    static SPAWN_COUNTDOWN: Cell<u32> = const { Cell::new(0) };
+}
+
+/// What this thread is doing.
+#[inline]
+pub(crate) fn here() -> Here {
+    HERE.with(Cell::get)
+}
+
+/// Forgets the finished task this worker thread was running (its
+/// completion has woken its joiner by now).
+#[inline]
+pub(crate) fn clear_finished_task() {
+    HERE.with(|c| {
+        let mut h = c.get();
+        if h.task != 0 {
+            h.task = 0;
+            c.set(h);
+        }
+    });
+}
+
+/// What `resume_begin` hands to `resume_end` for a traced resume: its start
+/// (0: not traced), the task's id, the RUN event's `c` and `d` words (the
+/// wake-up or spawn that led to it) and its FIRST flag.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    start: u64,
+    id: u64,
+    why: u64,
+    when: u64,
+    first: bool,
+}
+
+impl Probe {
+    const NONE: Probe = Probe {
+        start: 0,
+        id: 0,
+        why: 0,
+        when: 0,
+        first: false,
+    };
+}
+
+/// Before a coroutine is resumed; `seq` is the worker's (odd) resume
+/// sequence number.
+#[inline]
+pub(crate) fn resume_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
+    let obs = &shared.obs;
+    if !obs.any {
+        return Probe::NONE;
+    }
+    if obs.tracing {
+        return trace_begin(shared, worker, h, seq);
+    }
+    let live: *const LiveTasks = &shared.live;
+    HERE.with(|c| {
+        let x = c.get();
+        if x.live != live || x.worker != worker {
+            c.set(Here { live, worker, ..x });
+        }
+    });
+    let t = h.obs.runnable_at.load(Relaxed);
+    if t > TRACED {
+        record_delay(obs, worker, h, t);
+    }
+    Probe::NONE
+}
+
+#[cold]
+fn record_delay(obs: &Obs, worker: usize, h: &Header, t: u64) {
+    let now = clock::now();
+    obs.workers[worker]
+        .delay
+        .record(clock::delta_ns(now.saturating_sub(t)));
+    h.obs.runnable_at.store(0, Relaxed);
+}
+
+/// After a resume returned (or unwound).
+#[inline]
+pub(crate) fn resume_end(
+    shared: &Shared,
+    worker: usize,
+    core: &RefCell<Core>,
+    h: &Header,
+    probe: Probe,
+    seq: u64,
+    res: &std::thread::Result<CoroutineResult<Suspend, ()>>,
+) {
+    let obs = &shared.obs;
+    if !obs.any {
+        return;
+    }
+    let out = match res {
+        Ok(CoroutineResult::Yield(Suspend::Yield)) => outcome::YIELD,
+        Ok(CoroutineResult::Yield(Suspend::Park(r))) => outcome::PARK + *r as u8,
+        Ok(CoroutineResult::Return(())) => outcome::FINISHED,
+        Err(_) => outcome::PANICKED,
+    };
+    if obs.metrics {
+        let w = &obs.workers[worker];
+        let c = w.countdown.load(Relaxed);
+        if c == 0 {
+            w.countdown.store(obs.delay_every - 1, Relaxed);
+            sample_suspension(h, out, core, w);
+        } else {
+            w.countdown.store(c - 1, Relaxed);
+        }
+        if w.long_run_seq.load(Relaxed) == seq {
+            obs.record_long_run(worker, h);
+        }
+    }
+    if probe.start != 0 {
+        trace_end(obs, worker, h, probe, out);
+    }
+}
+
+/// Arms the delay measurement of the task's next wake-up (a yield is
+/// runnable at once: stamped now), and publishes the ready-queue depth.
+#[cold]
+fn sample_suspension(h: &Header, out: u8, core: &RefCell<Core>, w: &super::obs::WorkerObs) {
+    let at = &h.obs.runnable_at;
+    if at.load(Relaxed) == 0 {
+        if out == outcome::YIELD {
+            at.store(clock::now(), Relaxed);
+        } else if out < outcome::FINISHED {
+            at.store(ARMED, Relaxed);
+        }
+    }
+    if let Ok(core) = core.try_borrow() {
+        w.ready_depth.store(core.ready.len(), Relaxed);
+    }
+}
+
+/// A waker moved the task from idle to scheduled (`Unpark::Schedule`),
+/// before queueing it.
+#[inline]
+pub(crate) fn on_wake(h: &Header) {
+    let v = h.obs.runnable_at.load(Relaxed);
+    if v == ARMED || v == TRACED {
+        stamp_wake(h, v, None);
+    }
+}
+
+/// This worker's timer wheel scheduled the task.
+#[inline]
+pub(crate) fn on_timer_wake(h: &Header) {
+    let v = h.obs.runnable_at.load(Relaxed);
+    if v == ARMED || v == TRACED {
+        stamp_wake(h, v, Some(here().worker));
+    }
+}
+
+#[cold]
+fn stamp_wake(h: &Header, v: u64, timer: Option<usize>) {
+    h.obs.runnable_at.store(clock::now(), Relaxed);
+    if v == TRACED {
+        if let Some(t) = h.obs.trace() {
+            let by = match timer {
+                Some(w) => event::who(event::WHO_TIMER, w as u16, w as u64),
+                None => who_here(),
+            };
+            t.woken_by.store(by, Relaxed);
+        }
+    }
+}
+
+/// Who the calling thread is, for spawn and wake events.
+fn who_here() -> u64 {
+    let x = here();
+    if x.task != 0 {
+        event::who(event::WHO_TASK, x.worker as u16, x.task)
+    } else if !x.live.is_null() {
+        event::who(event::WHO_WORKER, x.worker as u16, x.worker as u64)
+    } else {
+        event::who(event::WHO_THREAD, event::EXTERNAL, 0)
+    }
+}
+
+/// A task was created and is about to be queued.
+#[inline]
+pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
+    let obs = &shared.obs;
+    if !obs.any {
+        return;
+    }
+    if obs.tracing {
+        trace_spawn(h);
+        return;
+    }
+    let hit = SPAWN_COUNTDOWN.with(|c| {
+        let v = c.get();
+        c.set(if v == 0 { obs.delay_every - 1 } else { v - 1 });
+        v == 0
+    });
+    if hit {
+        h.obs.runnable_at.store(clock::now(), Relaxed);
+    }
+}
+
+fn trace_spawn(h: &Header) {
+    h.obs.spawner.store(who_here(), Relaxed);
+    h.obs.runnable_at.store(clock::now(), Relaxed);
+}
+
+#[inline(never)]
+fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
+    let obs = &shared.obs;
+    let now = clock::now();
+    let t = h.obs.runnable_at.load(Relaxed);
+    let woke = (t > TRACED).then_some(t);
+    if let Some(t) = woke {
+        obs.workers[worker]
+            .delay
+            .record(clock::delta_ns(now.saturating_sub(t)));
+    }
+    let live: *const LiveTasks = &shared.live;
+    let w = &obs.workers[worker];
+    let tt = h.obs.trace();
+    let spawner = h.obs.spawner.load(Relaxed);
+    let Some(ring) = w.ring.as_ref().filter(|_| spawner != 0) else {
+        // Spawned before tracing could see it (cannot happen today).
+        h.obs.runnable_at.store(0, Relaxed);
+        HERE.with(|c| {
+            c.set(Here {
+                live,
+                worker,
+                ..Here::NONE
+            })
+        });
+        return Probe::NONE;
+    };
+    h.obs.runnable_at.store(TRACED, Relaxed);
+    let (id, first, why, when) = match tt {
+        Some(tt) => {
+            tt.begin(now, woke);
+            let by = tt.woken_by.load(Relaxed);
+            if by != 0 {
+                tt.woken_by.store(0, Relaxed);
+            }
+            (
+                tt.id,
+                false,
+                by,
+                if by != 0 { woke.unwrap_or(0) } else { 0 },
+            )
+        }
+        None => {
+            // First run: the task gets its id from its home worker
+            // (`(worker + 1) << 40 | n`, no shared write).
+            let n = w.ids.load(Relaxed) + 1;
+            w.ids.store(n, Relaxed);
+            let id = ((worker as u64 + 1) << 40) | n;
+            (id, true, spawner, woke.unwrap_or(now))
+        }
+    };
+    if let Some(name) = &h.meta.name {
+        // Named at the first run, and again once half the ring has passed
+        // since, so a task's slices rarely outlive its name in the ring.
+        let pos = ring.written();
+        let last = tt.map_or(0, |t| t.named_at.load(Relaxed));
+        if first || pos - last >= ring.capacity() / 2 {
+            if let Some(tt) = tt {
+                tt.named_at.store(pos, Relaxed);
+            }
+            let (words, len) = event::name_words(name);
+            let mut e = Event::new(event::NAME, worker as u16, now, id);
+            e.aux = len;
+            [e.a, e.b, e.c, e.d] = words;
+            ring.push(e.encode());
+        }
+    }
+    HERE.with(|c| {
+        c.set(Here {
+            live,
+            worker,
+            ring,
+            task: id,
+            resume: seq,
+        })
+    });
+    Probe {
+        start: now,
+        id,
+        why,
+        when,
+        first,
+    }
+}
+
+#[inline(never)]
+fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
+    let now = clock::now();
+    let finished = out >= outcome::FINISHED;
+    HERE.with(|c| {
+        let x = c.get();
+        c.set(Here {
+            ring: ptr::null(),
+            task: if finished { x.task } else { 0 },
+            ..x
+        })
+    });
+    let Some(ring) = obs.workers[worker].ring.as_ref() else {
+        return;
+    };
+    let tt = match h.obs.trace() {
+        Some(tt) => {
+            tt.end(probe.start, now, out);
+            Some(tt)
+        }
+        None if !finished => {
+            // It suspended: from now on it needs its own accounting.
+            let tt = Box::new(TaskTrace::new(probe.id, probe.when));
+            tt.begin(probe.start, Some(probe.when));
+            tt.end(probe.start, now, out);
+            tt.named_at.store(ring.written(), Relaxed);
+            h.obs.set_trace(tt);
+            h.obs.trace()
+        }
+        None => None,
+    };
+    let mut e = Event::new(event::RUN, worker as u16, probe.start, probe.id);
+    e.aux = out | if probe.first { event::FIRST } else { 0 };
+    e.a = now;
+    e.b = event::site_word(h.meta.site);
+    e.c = probe.why;
+    e.d = probe.when;
+    ring.push(e.encode());
+    if out == outcome::YIELD {
+        h.obs.runnable_at.store(now, Relaxed);
+    }
+    // A task done in one resume needs no summary: its RUN event says it all
+    // (spawned at `d`, ran from `ts` to `a`).
+    if let Some(tt) = tt.filter(|_| finished) {
+        let s = tt.totals();
+        let f = |i: usize| event::f32_bits(s.acc[i]);
+        let mut e = Event::new(event::SUMMARY, worker as u16, now, tt.id);
+        e.a = event::pack(f(slot::RUNNING), f(slot::RUNNABLE));
+        e.b = event::pack(f(slot::WAIT), f(slot::WAIT + 1));
+        e.c = event::pack(f(slot::WAIT + 2), f(slot::WAIT + 3));
+        e.d = event::pack(f(slot::WAIT + 4), s.resumes.min(u32::MAX as u64) as u32);
+        ring.push(e.encode());
+    }
+}
