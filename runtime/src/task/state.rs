@@ -139,24 +139,27 @@ impl State {
     }
 
     /// Someone unparks the task.
+    ///
+    /// Always one read-modify-write (unless the task is complete), even when
+    /// the task is already queued or already holds a token: a plain load that
+    /// sees `SCHEDULED` and returns would not order the waker's earlier writes
+    /// (the condition it made true) before the task's next `start_running` or
+    /// `take_token`, and the resumed coroutine could read a stale condition,
+    /// park again, and miss this wake-up (the store-buffer pattern). The RMW
+    /// makes the worker's next RMW on this word read from ours.
     pub(crate) fn unpark(&self) -> Unpark {
-        let mut cur = self.0.load(Acquire);
-        loop {
-            let next = if cur & (COMPLETE | SCHEDULED) != 0 {
-                return Unpark::Done;
+        let prev = self.0.fetch_update(AcqRel, Acquire, |cur| {
+            if cur & COMPLETE != 0 {
+                None
             } else if cur & RUNNING != 0 {
-                if cur & NOTIFIED != 0 {
-                    return Unpark::Done;
-                }
-                cur | NOTIFIED
+                Some(cur | NOTIFIED)
             } else {
-                cur | SCHEDULED
-            };
-            match self.0.compare_exchange_weak(cur, next, AcqRel, Acquire) {
-                Ok(_) if next & SCHEDULED != 0 => return Unpark::Schedule,
-                Ok(_) => return Unpark::Done,
-                Err(actual) => cur = actual,
+                Some(cur | SCHEDULED)
             }
+        });
+        match prev {
+            Ok(prev) if prev & (RUNNING | SCHEDULED) == 0 => Unpark::Schedule,
+            _ => Unpark::Done,
         }
     }
 
