@@ -77,7 +77,7 @@ pub(crate) fn snapshot(shared: &Shared) -> RuntimeMetrics {
             let mut m = w.stats.snapshot();
             m.index = w.index;
             m.in_long_run = w.stuck.load(Relaxed);
-            let ready = if w.sleeping.load(Relaxed) || !obs.metrics {
+            let ready = if w.sleeping.is_set() || !obs.metrics {
                 0
             } else {
                 o.ready_depth.load(Relaxed)

@@ -28,20 +28,23 @@
 //! more queued and a worker sleeps, exactly one sleeper is woken to steal.
 //!
 //! Sleeping and waking (no lost wake-ups, no thundering herd): a worker
-//! that found nothing sets its `sleeping` flag and increments
-//! `Idle::sleepers` (SeqCst), re-checks every source, then sleeps in
+//! that found nothing increments `Idle::sleepers` and sets its `sleeping`
+//! flag (SeqCst), re-checks every source, then sleeps in
 //! `Poll::poll`. A producer publishes the work, issues a SeqCst fence, then
 //! reads the flags: either it sees the sleeper, or the sleeper's re-check
 //! sees the work. A producer wakes a sleeper only by winning the swap of its
-//! flag from true to false, so each sleeper is woken once.
+//! flag from true to false, so each sleeper is woken once. The protocol is
+//! `idle::SleepFlag`, checked by the loom models in `tests_loom.rs`.
 
 mod context;
 mod idle;
 mod monitor;
+#[cfg(all(test, pinstack_loom))]
+mod tests_loom;
 mod worker;
 
 pub(crate) use context::{current_task, set_thread_runtime, with_current_runtime};
-pub(crate) use idle::Idle;
+pub(crate) use idle::{Idle, SleepFlag};
 pub(crate) use monitor::Monitor;
 pub(crate) use worker::{cancel_unstarted, run_worker, Core, WAKER_TOKEN};
 
@@ -80,7 +83,7 @@ pub(crate) struct WorkerHandle {
     pub(crate) inbox: Injector<TaskRef>,
     pub(crate) waker: mio::Waker,
     /// Set while the worker sleeps in its poller; cleared by whoever wakes it.
-    pub(crate) sleeping: AtomicBool,
+    pub(crate) sleeping: SleepFlag,
     /// Set by the monitor while the worker is in a long run.
     pub(crate) stuck: AtomicBool,
     /// Resume counter: odd while a coroutine runs. Written only by the
@@ -126,7 +129,7 @@ impl WorkerHandle {
             stealer,
             inbox: Injector::new(),
             waker,
-            sleeping: AtomicBool::new(false),
+            sleeping: SleepFlag::default(),
             stuck: AtomicBool::new(false),
             resume_seq: AtomicU64::new(0),
             stats: Default::default(),
@@ -174,14 +177,18 @@ impl WorkerHandle {
 
     /// Wakes the worker if it sleeps; returns whether this call woke it.
     pub(crate) fn wake_if_sleeping(&self) -> bool {
-        if self.sleeping.load(SeqCst) && self.sleeping.swap(false, SeqCst) {
-            self.idle.sleepers.fetch_sub(1, SeqCst);
-            // A failed eventfd write leaves the worker to its poll timeout;
-            // there is nothing better to do with the error here.
-            let _ = self.waker.wake();
+        if self.sleeping.notify(&self.idle) {
+            self.wake_poller();
             return true;
         }
         false
+    }
+
+    /// Wakes the worker's poller (after claiming its sleep).
+    fn wake_poller(&self) {
+        // A failed eventfd write leaves the worker to its poll timeout;
+        // there is nothing better to do with the error here.
+        let _ = self.waker.wake();
     }
 
     /// Whether a thief may take from this worker now.
@@ -229,15 +236,9 @@ impl Shared {
 
     /// Wakes one sleeping worker, if any, to look for work.
     pub(crate) fn notify_one(&self) {
-        if self.idle.sleepers.load(SeqCst) == 0 {
-            return;
-        }
-        let n = self.workers.len();
-        let start = self.idle.next_start(n);
-        for i in 0..n {
-            if self.workers[(start + i) % n].wake_if_sleeping() {
-                return;
-            }
+        let w = &self.workers;
+        if let Some(i) = self.idle.claim_one(w.len(), |i| &w[i].sleeping) {
+            w[i].wake_poller();
         }
     }
 

@@ -22,7 +22,7 @@ use super::{
     Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_LIFO_STREAK, MAX_LOCAL_STREAK, SPIN_ROUNDS,
     STEAL_MIN,
 };
-use crate::loom::sync::atomic::{fence, Ordering::*};
+use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::task::{complete, JoinError, Suspend, TaskRef};
 use crate::time::wheel::Wheel;
@@ -392,13 +392,9 @@ fn sleep(cx: &Context) {
     if spin_for_work(cx) {
         return;
     }
-    h.sleeping.store(true, SeqCst);
-    cx.shared.idle.sleepers.fetch_add(1, SeqCst);
-    fence(SeqCst);
+    h.sleeping.prepare_sleep(&cx.shared.idle);
     if work_visible(cx) || cx.shared.is_shutdown() {
-        if h.sleeping.swap(false, SeqCst) {
-            cx.shared.idle.sleepers.fetch_sub(1, SeqCst);
-        }
+        h.sleeping.cancel_sleep(&cx.shared.idle);
         return;
     }
     let timeout = core.wheel.next_deadline().map(|tick| {
@@ -407,9 +403,7 @@ fn sleep(cx: &Context) {
     });
     h.stats.parks.incr();
     poll_io(cx, &mut core, timeout);
-    if h.sleeping.swap(false, SeqCst) {
-        cx.shared.idle.sleepers.fetch_sub(1, SeqCst);
-    }
+    h.sleeping.cancel_sleep(&cx.shared.idle);
     fire_timers(&cx.shared, &mut core);
 }
 

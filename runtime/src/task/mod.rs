@@ -14,6 +14,8 @@ mod join;
 mod raw;
 pub(crate) mod site;
 mod state;
+#[cfg(all(test, pinstack_loom))]
+mod tests_loom;
 
 pub use crate::task_local::LocalKey;
 pub use builder::Builder;
