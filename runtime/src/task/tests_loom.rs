@@ -34,6 +34,7 @@ use super::state::{AfterPark, State, Unpark, COMPLETE, NOTIFIED, RUNNING, SCHEDU
 use super::{complete, JoinHandle, Meta, Task, TaskRef};
 use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crate::loom::sync::Arc;
+use crate::loom::UnsafeCell;
 use loom::thread::{self, Thread};
 
 /// How a waker unparks the task.
@@ -84,10 +85,15 @@ impl Sim {
     }
 }
 
-/// Waker `i`: makes its condition true, then `Unparker::unpark` for a task;
-/// `Schedule` means `schedule_started` (push on the home worker, wake it).
+/// Waker `i`: makes its condition true, then unparks the task.
 fn waker(sim: &Sim, i: usize, worker: &Thread, how: How) {
     sim.conds[i].store(true, Relaxed);
+    wake(sim, worker, how);
+}
+
+/// `Unparker::unpark` for a task; `Schedule` means `schedule_started` (push
+/// on the home worker, wake the worker).
+fn wake(sim: &Sim, worker: &Thread, how: How) {
     if unpark(&sim.state, how) == Unpark::Schedule {
         sim.scheduled.fetch_add(1, Relaxed);
         sim.push();
@@ -96,11 +102,17 @@ fn waker(sim: &Sim, i: usize, worker: &Thread, how: How) {
 }
 
 /// The home worker (current thread): pops and runs the task until it
-/// completes (`run_task`). The coroutine yields `yields` times, then parks
-/// until every condition is true (`park::park`: take the token or suspend;
-/// the worker then calls `after_park`). Returns (runs, re-queues).
-fn worker(sim: &Sim, mut yields: usize) -> (usize, usize) {
+/// completes (`run_task`). The coroutine yields `yields` times, then calls
+/// `first` once and parks until `done()` (`park::park`: take the token or
+/// suspend; the worker then calls `after_park`). Returns (runs, re-queues).
+fn worker(
+    sim: &Sim,
+    mut yields: usize,
+    first: impl FnOnce(),
+    done: impl Fn() -> bool,
+) -> (usize, usize) {
     let (mut runs, mut requeues) = (0, 0);
+    let mut first = Some(first);
     loop {
         // The run queues; empty: sleep until a push wakes the worker.
         match sim.queued.swap(0, Acquire) {
@@ -119,8 +131,11 @@ fn worker(sim: &Sim, mut yields: usize) -> (usize, usize) {
             sim.push();
             continue;
         }
+        if let Some(f) = first.take() {
+            f();
+        }
         loop {
-            if sim.conds.iter().all(|c| c.load(Relaxed)) {
+            if done() {
                 // The closure returned: the worker completes the task.
                 let c = sim.state.complete();
                 assert!(!c.drop_output && !c.wake_joiner);
@@ -149,7 +164,8 @@ fn task_model(wakers: usize, yields: usize, how: How) {
                 thread::spawn(move || waker(&sim, i, &me, how))
             })
             .collect();
-        let (runs, requeues) = worker(&sim, yields);
+        let all = || sim.conds.iter().all(|c| c.load(Relaxed));
+        let (runs, requeues) = worker(&sim, yields, || (), all);
         for h in handles {
             h.join().unwrap();
         }
@@ -214,6 +230,55 @@ fn loom_join_waker_is_woken_iff_published_before_completion() {
             state.drop_join_interest(),
             "joiner took the output of an incomplete task"
         );
+    });
+}
+
+/// `JoinHandle::join` called by a task (the joiner's unparker is then
+/// `Unparker::Task`): the completer's wake-up goes through the joiner's own
+/// state word. The join-waker and output cells are loom cells, so a read
+/// not ordered after its write is reported.
+#[test]
+fn loom_join_from_a_task_is_woken_through_its_state() {
+    loom::model(|| {
+        // The joining task, run by this thread as its home worker.
+        let joiner = Sim::new(0);
+        // The joined task's state, output and join-waker cell.
+        let target = Arc::new((
+            State::new_scheduled(),
+            UnsafeCell::new(0usize),
+            UnsafeCell::new(None::<Thread>),
+        ));
+        let (j, t) = (joiner.clone(), target.clone());
+        let completer = thread::spawn(move || {
+            let (state, output, join_waker) = &*t;
+            state.start_running();
+            // SAFETY: running, not complete: nobody else touches the output.
+            output.with_mut(|o| unsafe { *o = 42 });
+            let c = state.complete();
+            assert!(!c.drop_output);
+            if c.wake_joiner {
+                // SAFETY: JOIN_WAKER seen: the joiner wrote the cell before.
+                let worker = join_waker.with(|w| unsafe { (*w).clone() });
+                wake(&j, &worker.expect("JOIN_WAKER without a waker"), How::Real);
+            }
+        });
+        let (state, output, join_waker) = &*target;
+        let me = thread::current();
+        let first = || {
+            if !state.is_complete() {
+                // SAFETY: the single joiner, before it publishes JOIN_WAKER.
+                join_waker.with_mut(|w| unsafe { *w = Some(me) });
+                let _ = state.set_join_waker();
+            }
+        };
+        let (runs, requeues) = worker(&joiner, 0, first, || state.is_complete());
+        // SAFETY: COMPLETE observed (Acquire).
+        assert_eq!(output.with(|o| unsafe { *o }), 42);
+        assert!(state.drop_join_interest());
+        completer.join().unwrap();
+        let scheduled = joiner.scheduled.load(Relaxed);
+        assert_eq!(runs, 1 + requeues + scheduled);
+        assert!(scheduled + requeues <= 1, "joiner woken more than once");
     });
 }
 
