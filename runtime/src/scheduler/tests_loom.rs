@@ -229,3 +229,25 @@ fn loom_sleep_one_notify_claims_exactly_one_of_two_sleepers() {
         assert!(seen.iter().all(|s| s.sleeps >= 1));
     });
 }
+
+#[test]
+fn loom_sleep_two_producers_one_sleeper() {
+    // Two producers at once, one into the worker's inbox (`push_remote`), one
+    // into the injector (`notify_one`); only one of them can claim the
+    // worker's sleep, and the worker, once woken, still finds both items.
+    loom::model(|| {
+        let w = World::new(1);
+        let handles = spawn_workers(&w, 1);
+        let threads: Vec<Thread> = handles.iter().map(|h| h.thread().clone()).collect();
+        let (w2, t2) = (w.clone(), threads.clone());
+        let producer = thread::spawn(move || {
+            w2.push();
+            let _ = w2.notify_one(&t2);
+        });
+        w.push();
+        w.notify(0, &threads);
+        producer.join().unwrap();
+        wait_until(|| w.consumed.load(Acquire) == 2);
+        finish(&w, handles, &threads);
+    });
+}
