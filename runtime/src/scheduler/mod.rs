@@ -86,10 +86,12 @@ pub(crate) struct WorkerHandle {
     /// Resume counter: odd while a coroutine runs. Written only by the
     /// worker (plain store), sampled by the monitor.
     pub(crate) resume_seq: AtomicU64,
-    /// Tasks queued on this worker, started and unstarted, as of its last
-    /// maintenance pass (plain store by the worker). Peers balance against
-    /// it: `stealer.len()` alone counts only the unstarted ones.
-    pub(crate) load: AtomicUsize,
+    /// Started tasks queued on this worker (its `ready` queue) as of its
+    /// last maintenance pass (plain store by the worker). Peers balance
+    /// against this plus `stealer.len()`, which counts only the unstarted
+    /// ones. Only the slowly changing part is published: a stale total
+    /// would make a thief take every unstarted task.
+    pub(crate) started_queued: AtomicUsize,
     pub(crate) stats: crate::metrics::WorkerCounters,
     /// The worker's poller registry, for registering and deregistering
     /// sockets from any thread.
@@ -133,7 +135,7 @@ impl WorkerHandle {
             sleeping: AtomicBool::new(false),
             stuck: AtomicBool::new(false),
             resume_seq: AtomicU64::new(0),
-            load: AtomicUsize::new(0),
+            started_queued: AtomicUsize::new(0),
             stats: Default::default(),
             registry,
             releases: Default::default(),

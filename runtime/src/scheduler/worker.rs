@@ -216,8 +216,7 @@ fn next_task(cx: &Context) -> Option<TaskRef> {
     core.tick = core.tick.wrapping_add(1);
     if core.tick % MAINTENANCE_INTERVAL == 0 {
         maintenance(cx, &mut core);
-        let queued = core.local.len() + core.ready.len();
-        cx.handle.load.store(queued, Relaxed);
+        cx.handle.started_queued.store(core.ready.len(), Relaxed);
         rebalance(cx, &mut core);
         if let Some(t) = take_injector(cx, &core) {
             return Some(t);
@@ -307,10 +306,8 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
         // unstarted ones: half of the unstarted alone would leave a victim
         // with many started tasks the larger share for good.
         let unstarted = victim.stealer.len();
-        let half = unstarted
-            .max(victim.load.load(Relaxed))
-            .div_ceil(2)
-            .clamp(1, unstarted.max(1));
+        let theirs = unstarted + victim.started_queued.load(Relaxed);
+        let half = theirs.div_ceil(2).clamp(1, unstarted.max(1));
         loop {
             match victim
                 .stealer
@@ -334,7 +331,7 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
 
 /// A busy worker with little queued evens out with a neighbour holding a
 /// backlog of unstarted tasks (whole queues are compared: the neighbour's
-/// published `load` includes its started tasks). Thieves steal when idle, but a thief whose
+/// published `started_queued` counts its started tasks). Thieves steal when idle, but a thief whose
 /// stolen tasks keep yielding is never idle again, and started tasks never
 /// move: without this, one early steal would fix the split for good.
 fn rebalance(cx: &Context, core: &mut Core) {
@@ -347,7 +344,7 @@ fn rebalance(cx: &Context, core: &mut Core) {
         }
         // Compare whole queues (the victim's started tasks count too, as
         // it last published them), but only unstarted tasks can move.
-        let theirs = unstarted.max(victim.load.load(Relaxed));
+        let theirs = unstarted + victim.started_queued.load(Relaxed);
         if theirs <= mine + STEAL_MIN {
             continue;
         }
