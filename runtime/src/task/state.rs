@@ -232,3 +232,57 @@ impl State {
         prev & COMPLETE != 0
     }
 }
+
+#[cfg(all(test, not(pinstack_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_started_task_that_yields_is_found_running() {
+        let s = State::new_scheduled();
+        assert!(!s.is_running_here(), "unstarted: the worker must start it");
+        s.start_running();
+        assert!(s.is_running_here());
+        // A yield changes no bit: the worker re-queues the task as is and
+        // finds it running when it pops it again.
+        assert_eq!(s.load() & (SCHEDULED | RUNNING), RUNNING);
+    }
+
+    #[test]
+    fn unpark_from_idle_marks_running_and_asks_to_queue_once() {
+        let s = State::new_scheduled();
+        s.start_running();
+        assert_eq!(s.after_park(), AfterPark::Idle);
+        assert!(!s.is_running_here());
+        assert_eq!(s.unpark(), Unpark::Schedule);
+        assert!(s.is_running_here(), "the unparker marks it running");
+        // Queued (or running) already: later unparks only leave the token.
+        assert_eq!(s.unpark(), Unpark::Done);
+        assert_eq!(s.load() & NOTIFIED, NOTIFIED);
+        assert!(s.take_token());
+        assert!(!s.take_token());
+    }
+
+    #[test]
+    fn wake_during_a_run_requeues_and_stays_running() {
+        let s = State::new_scheduled();
+        s.start_running();
+        assert_eq!(s.unpark(), Unpark::Done);
+        assert_eq!(s.after_park(), AfterPark::Requeue);
+        assert_eq!(s.load() & (SCHEDULED | RUNNING | NOTIFIED), RUNNING);
+        assert_eq!(s.after_park(), AfterPark::Idle);
+        assert_eq!(s.load() & (SCHEDULED | RUNNING | NOTIFIED), 0);
+    }
+
+    #[test]
+    fn unpark_of_a_queued_unstarted_or_complete_task_does_nothing() {
+        let s = State::new_scheduled();
+        assert_eq!(s.unpark(), Unpark::Done);
+        assert_eq!(s.load() & (SCHEDULED | RUNNING | NOTIFIED), SCHEDULED);
+        s.start_running();
+        let c = s.complete();
+        assert!(!c.drop_output && !c.wake_joiner);
+        assert_eq!(s.unpark(), Unpark::Done);
+        assert!(s.is_complete());
+    }
+}
