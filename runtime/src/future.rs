@@ -9,11 +9,11 @@ struct UnparkWaker(Unparker);
 
 impl Wake for UnparkWaker {
     fn wake(self: std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.0.unpark_by_ref();
     }
 
     fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.0.unpark();
+        self.0.unpark_by_ref();
     }
 }
 

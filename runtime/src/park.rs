@@ -65,8 +65,26 @@ impl std::fmt::Debug for Unparker {
 }
 
 impl Unparker {
-    /// Makes the target's next (or current) `park` return.
-    pub(crate) fn unpark(&self) {
+    /// Makes the target's next (or current) `park` return. Consumes the
+    /// unparker: a task that must be queued is queued with this reference,
+    /// so waking costs no reference-count traffic (see [`unpark_by_ref`]).
+    ///
+    /// [`unpark_by_ref`]: Unparker::unpark_by_ref
+    pub(crate) fn unpark(self) {
+        match self.inner {
+            Inner::Thread(t) => t.unpark(),
+            Inner::Task(t) => {
+                if t.header().state.unpark() == Unpark::Schedule {
+                    crate::metrics::probe::on_wake(t.header());
+                    scheduler::schedule_started(t);
+                }
+            }
+        }
+    }
+
+    /// As [`unpark`](Unparker::unpark), for an unparker that is kept: the
+    /// task reference is cloned only if the task must be queued.
+    pub(crate) fn unpark_by_ref(&self) {
         match &self.inner {
             Inner::Thread(t) => t.unpark(),
             Inner::Task(t) => {

@@ -245,8 +245,13 @@ impl Drop for PooledStack {
 unsafe impl Stack for PooledStack {
     #[inline]
     fn base(&self) -> StackPointer {
-        // `top` is a non-null mapped address (an mmap never returns 0).
-        StackPointer::new(self.top() - color_offset(self.slot())).unwrap_or(StackPointer::MIN)
+        // corosensei asks for this on every resume: one page-size load, no
+        // division. `top` is a non-null mapped address (an mmap never
+        // returns 0).
+        let page = sys::page_size();
+        let slot = self.slot();
+        let top = slot + crate::class::stride_for(self.class(), page);
+        StackPointer::new(top - color_offset(slot, page)).unwrap_or(StackPointer::MIN)
     }
 
     #[inline]
@@ -267,6 +272,7 @@ unsafe impl Stack for PooledStack {
 /// touches one page only. The extra page at the top of each slot
 /// (`class::usable_for`) keeps the full class size usable below the offset.
 #[inline]
-fn color_offset(slot: usize) -> usize {
-    (slot / sys::page_size() % 16) * 64
+fn color_offset(slot: usize, page: usize) -> usize {
+    // `page` is a power of two: a shift, not a division.
+    ((slot >> page.trailing_zeros()) % 16) * 64
 }

@@ -25,12 +25,20 @@ pub(crate) const MAX_NUMA_NODE: usize = 1023;
 /// Cached `sysconf(_SC_PAGESIZE)`; 0 until first read.
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
-/// The system page size (a power of two, read once).
+/// The system page size (a power of two, read once). Inlined: a resumed
+/// coroutine's stack base is computed from it on every switch.
+#[inline]
 pub(crate) fn page_size() -> usize {
     let cached = PAGE_SIZE.load(Ordering::Relaxed);
     if cached != 0 {
         return cached;
     }
+    read_page_size()
+}
+
+#[cold]
+#[inline(never)]
+fn read_page_size() -> usize {
     // SAFETY: sysconf has no memory-safety preconditions.
     let raw = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     // Linux always reports a power of two; fall back to 4 KiB if it ever

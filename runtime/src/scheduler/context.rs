@@ -94,11 +94,12 @@ pub(crate) fn with_current_runtime<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R)
     }
 }
 
-/// Queues `task` in this thread's LIFO slot if this thread is `home`'s worker
+/// Queues `task` in this thread's LIFO slot if this thread is the worker
+/// `home` points at (compared by address, never dereferenced)
 /// and its core is free; otherwise hands the task back.
-pub(crate) fn try_push_local(home: &Arc<WorkerHandle>, task: TaskRef) -> Option<TaskRef> {
+pub(crate) fn try_push_local(home: *const WorkerHandle, task: TaskRef) -> Option<TaskRef> {
     with_context(|cx| match cx {
-        Some(cx) if Arc::ptr_eq(&cx.handle, home) => match cx.core.try_borrow_mut() {
+        Some(cx) if ptr::eq(&*cx.handle, home) => match cx.core.try_borrow_mut() {
             Ok(mut core) => {
                 core.push_lifo(task);
                 None

@@ -48,7 +48,7 @@ pub(crate) use idle::{Idle, SleepFlag};
 pub(crate) use monitor::Monitor;
 pub(crate) use worker::{cancel_unstarted, run_worker, Core, WAKER_TOKEN};
 
-use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::*};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::task::TaskRef;
 use crossbeam_deque::{Injector, Stealer};
@@ -89,6 +89,12 @@ pub(crate) struct WorkerHandle {
     /// Resume counter: odd while a coroutine runs. Written only by the
     /// worker (plain store), sampled by the monitor.
     pub(crate) resume_seq: AtomicU64,
+    /// Started tasks queued on this worker (its `ready` queue) as of its
+    /// last maintenance pass (plain store by the worker). Peers balance
+    /// against this plus `stealer.len()`, which counts only the unstarted
+    /// ones. Only the slowly changing part is published: a stale total
+    /// would make a thief take every unstarted task.
+    pub(crate) started_queued: AtomicUsize,
     pub(crate) stats: crate::metrics::WorkerCounters,
     /// The worker's poller registry, for registering and deregistering
     /// sockets from any thread.
@@ -132,6 +138,7 @@ impl WorkerHandle {
             sleeping: SleepFlag::default(),
             stuck: AtomicBool::new(false),
             resume_seq: AtomicU64::new(0),
+            started_queued: AtomicUsize::new(0),
             stats: Default::default(),
             registry,
             releases: Default::default(),
@@ -253,8 +260,17 @@ pub(crate) fn schedule_started(task: TaskRef) {
         debug_assert!(false, "unparked a task that never started");
         return;
     };
-    let home = home.clone();
-    if let Some(task) = context::try_push_local(&home, task) {
+    // Compared by address only: a wake-up on the home thread (the common
+    // case) takes no reference to the worker handle.
+    let home: *const WorkerHandle = &**home;
+    if let Some(task) = context::try_push_local(home, task) {
+        // The task may run and be freed once it is in the inbox: hold the
+        // handle ourselves for the wake-up.
+        let home = task
+            .header()
+            .home()
+            .expect("checked above: a started task has a home")
+            .clone();
         home.push_remote(task);
     }
 }
@@ -275,7 +291,13 @@ pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool)
             let excess = core.local.len() >= STEAL_MIN;
             drop(core);
             cx.handle.stats.spawned.incr();
-            if excess {
+            // The fence of the sleep protocol only when somebody sleeps: a
+            // spawner with a backlog and awake peers (a loop of a million
+            // spawns) pays a plain load per spawn, not a full fence. A
+            // sleeper whose increment this load misses cannot strand the
+            // task: it sits on this worker, which is awake and runs it, and
+            // the next spawn sees the sleeper.
+            if excess && shared.idle.sleepers.load(Relaxed) > 0 {
                 fence(SeqCst);
                 shared.notify_one();
             }

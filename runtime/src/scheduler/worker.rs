@@ -7,8 +7,9 @@
 //!   next task: LIFO slot (bounded streak) -> inbox -> local (bounded
 //!              streak) -> ready -> injector -> steal -> sleep
 //!   resume it; on return:
-//!     Yield  -> back of `ready`
-//!     Park   -> idle, or back of `ready` if unparked meanwhile
+//!     Yield  -> back of `ready` (the task stays RUNNING: no state RMW)
+//!     Park   -> idle, or back of `ready` if unparked meanwhile (stays
+//!               RUNNING)
 //!     Return / panic -> complete: output stored, joiner woken, stack freed
 //! ```
 //!
@@ -215,6 +216,7 @@ fn next_task(cx: &Context) -> Option<TaskRef> {
     core.tick = core.tick.wrapping_add(1);
     if core.tick % MAINTENANCE_INTERVAL == 0 {
         maintenance(cx, &mut core);
+        cx.handle.started_queued.store(core.ready.len(), Relaxed);
         rebalance(cx, &mut core);
         if let Some(t) = take_injector(cx, &core) {
             return Some(t);
@@ -299,8 +301,13 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
         }
         // Take half of what the victim holds, not crossbeam's default 32: a
         // thief that starts its batch stays busy with it (started tasks never
-        // move), so one steal must even the load out.
-        let half = victim.stealer.len().div_ceil(2).max(1);
+        // move), so one steal must even the load out. Half of its whole
+        // queue (started tasks included, as last published), taken from the
+        // unstarted ones: half of the unstarted alone would leave a victim
+        // with many started tasks the larger share for good.
+        let unstarted = victim.stealer.len();
+        let theirs = unstarted + victim.started_queued.load(Relaxed);
+        let half = theirs.div_ceil(2).clamp(1, unstarted.max(1));
         loop {
             match victim
                 .stealer
@@ -323,18 +330,25 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
 }
 
 /// A busy worker with little queued evens out with a neighbour holding a
-/// backlog of unstarted tasks. Thieves steal when idle, but a thief whose
+/// backlog of unstarted tasks (whole queues are compared: the neighbour's
+/// published `started_queued` counts its started tasks). Thieves steal when idle, but a thief whose
 /// stolen tasks keep yielding is never idle again, and started tasks never
 /// move: without this, one early steal would fix the split for good.
 fn rebalance(cx: &Context, core: &mut Core) {
     let mine = core.local.len() + core.ready.len();
     for &v in cx.shared.steal_order[cx.handle.index].iter() {
         let victim = &cx.shared.workers[v];
-        let theirs = victim.stealer.len();
-        if theirs < STEAL_MIN || theirs <= mine + STEAL_MIN {
+        let unstarted = victim.stealer.len();
+        if unstarted < STEAL_MIN {
             continue;
         }
-        let take = (theirs - mine) / 2;
+        // Compare whole queues (the victim's started tasks count too, as
+        // it last published them), but only unstarted tasks can move.
+        let theirs = unstarted + victim.started_queued.load(Relaxed);
+        if theirs <= mine + STEAL_MIN {
+            continue;
+        }
+        let take = ((theirs - mine) / 2).min(unstarted);
         loop {
             match victim.stealer.steal_batch_with_limit(&core.local, take) {
                 Steal::Success(()) => {
@@ -410,7 +424,11 @@ fn sleep(cx: &Context) {
 /// Resumes `task` once and files it according to how it suspended.
 fn run_task(cx: &Context, task: TaskRef) {
     let h = task.header();
-    h.state.start_running();
+    // A started task comes out of a queue with RUNNING already set
+    // (state.rs: yielded, re-queued, or set by its unparker): no RMW.
+    if !h.state.is_running_here() {
+        h.state.start_running();
+    }
     // SAFETY: this is the task's home worker (started tasks are only queued
     // on their home) or its first run, and no other reference to the slot
     // exists while the worker runs it.
@@ -433,7 +451,8 @@ fn run_task(cx: &Context, task: TaskRef) {
     match res {
         Ok(CoroutineResult::Yield(Suspend::Yield)) => {
             cx.handle.stats.yields.incr();
-            h.state.after_yield();
+            // Stays RUNNING while queued (state.rs): only this worker can
+            // pop it, and an unpark meanwhile just leaves a token.
             cx.core.borrow_mut().ready.push_back(task);
         }
         Ok(CoroutineResult::Yield(Suspend::Park(reason))) => {

@@ -79,7 +79,7 @@ where
     shared.live.try_spawn()?;
     let pinned = meta.pinned;
     let task = Task::new(f, meta);
-    crate::metrics::probe::on_spawn(shared, raw::RawTask::header(&*task));
+    crate::metrics::probe::on_spawn(shared, task.header());
     let handle = JoinHandle::new(task.clone());
     scheduler::spawn_unstarted(shared, task, pinned);
     Ok(handle)

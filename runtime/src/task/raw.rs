@@ -189,6 +189,9 @@ enum Stage<F, T> {
     Taken,
 }
 
+/// `repr(C)` with the header first: the header sits at offset 0 of every
+/// task, so `dyn RawTask::header` is a pointer cast, not a virtual call.
+#[repr(C)]
 pub(crate) struct Task<F, T> {
     header: Header,
     stage: UnsafeCell<Stage<F, T>>,
@@ -200,9 +203,10 @@ pub(crate) struct Task<F, T> {
 unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
 
 /// What the scheduler does with a task of any closure and output type.
+///
+/// Implemented only by [`Task`], whose header is at offset 0 (see
+/// `<dyn RawTask>::header`).
 pub(crate) trait RawTask: Send + Sync + 'static {
-    fn header(&self) -> &Header;
-
     /// Creates the coroutine that will run the closure on `stack`.
     ///
     /// # Safety
@@ -272,15 +276,32 @@ where
     }
 }
 
+impl<F, T> Task<F, T> {
+    /// The task's header.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+impl dyn RawTask {
+    /// The task's header, without a virtual call (the scheduler asks for it
+    /// several times per resume).
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: `Task<F, T>` is the only implementor of `RawTask`, and it
+        // is `repr(C)` with `header` as its first field, so the data pointer
+        // of any `dyn RawTask` points at a live `Header` borrowed as long as
+        // `self`.
+        unsafe { &*(self as *const dyn RawTask as *const Header) }
+    }
+}
+
 impl<F, T> RawTask for Task<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn header(&self) -> &Header {
-        &self.header
-    }
-
     unsafe fn make_coroutine(self: Arc<Self>, stack: PooledStack) -> Co {
         Coroutine::with_stack(stack, move |yielder: &TaskYielder, ()| {
             self.header.yielder.set(yielder);
