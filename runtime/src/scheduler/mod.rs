@@ -273,7 +273,7 @@ pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool)
             core.local.push(task);
             let excess = core.local.len() >= STEAL_MIN;
             drop(core);
-            cx.handle.stats.spawned.incr();
+            cx.handle.stats.spawned_here();
             if excess {
                 fence(SeqCst);
                 shared.notify_one();
