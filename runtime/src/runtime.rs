@@ -78,14 +78,16 @@ impl Runtime {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
             let registry = poll.registry().try_clone()?;
-            handles.push(Arc::new(WorkerHandle::new(
+            let mut handle = WorkerHandle::new(
                 i,
                 place.node,
                 local.stealer(),
                 waker,
                 registry,
                 idle.clone(),
-            )));
+            );
+            handle.stats = crate::metrics::WorkerCounters::new(config.obs.metrics);
+            handles.push(Arc::new(handle));
             locals.push((local, poll));
         }
         let steal_order = (0..n)
@@ -99,7 +101,12 @@ impl Runtime {
             idle,
             shutdown: AtomicBool::new(false),
             pools,
-            live: LiveTasks::new(config.max_live_tasks, n, config.obs.metrics),
+            live: LiveTasks::new(
+                config.max_live_tasks,
+                n,
+                config.obs.metrics,
+                config.obs.tracing,
+            ),
             obs: crate::metrics::Obs::new(&config.obs, n),
             blocking: crate::blocking::BlockingPool::new(&config),
             config,

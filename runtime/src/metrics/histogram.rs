@@ -108,7 +108,8 @@ impl Recorder {
 ///
 /// The runtime samples one wake-up in N (see
 /// [`Builder::scheduling_delay_sample_every`](crate::Builder::scheduling_delay_sample_every));
-/// with tracing on, every wake-up is measured. Buckets are log-linear, so
+/// with tracing on, the histogram takes one resume in N and the trace has
+/// every wake-up's delay. Buckets are log-linear, so
 /// percentiles are upper bounds within 25 % of the true value; `max` is exact.
 ///
 /// # Examples

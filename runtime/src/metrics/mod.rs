@@ -41,6 +41,7 @@ pub use crate::task::site::StackSite;
 pub use pinstack_stackpool::PoolStats;
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use crate::trace::task::outcome;
 use crossbeam_utils::CachePadded;
 use std::io;
 
@@ -60,16 +61,24 @@ impl Counter {
 }
 
 /// Per-worker counters (see [`WorkerMetrics`] for their meaning).
+///
+/// With metrics off (`on` false) the worker keeps none of them: resumes,
+/// yields and suspensions are counted in `probe::resume_end` only with
+/// metrics on, and the other counts go through the methods below, which
+/// check `on`. Only `long_runs`, kept by the monitor thread off the
+/// workers' paths, is counted either way.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerCounters {
-    pub(crate) resumes: Counter,
+    /// Whether the worker counts (metrics on); set before the worker starts.
+    pub(crate) on: bool,
     pub(crate) parks: Counter,
     pub(crate) steals: Counter,
     pub(crate) remote_steals: Counter,
     pub(crate) spawned: Counter,
-    pub(crate) yields: Counter,
-    /// Parks by [`Reason`](crate::park::Reason), indexed by its discriminant.
-    pub(crate) suspends: [Counter; 5],
+    /// Resumes by how they ended, indexed by `trace::task::outcome` (yield,
+    /// park for each `Reason`, finished, panicked): one counter written per
+    /// resume; resumes are their sum.
+    pub(crate) ended: [Counter; 8],
     /// Written by the monitor thread only.
     pub(crate) long_runs: Counter,
 }
@@ -93,6 +102,8 @@ pub(crate) struct LiveTasks {
     limit: Option<usize>,
     count: AtomicUsize,
     counting: bool,
+    /// Tracing on: a finished task is forgotten by the thread's hooks.
+    tracing: bool,
     workers: Box<[CachePadded<LiveCount>]>,
     /// Written by threads outside the workers: off the line of the
     /// read-mostly fields above.
@@ -101,11 +112,17 @@ pub(crate) struct LiveTasks {
 }
 
 impl LiveTasks {
-    pub(crate) fn new(limit: Option<usize>, workers: usize, counting: bool) -> LiveTasks {
+    pub(crate) fn new(
+        limit: Option<usize>,
+        workers: usize,
+        counting: bool,
+        tracing: bool,
+    ) -> LiveTasks {
         LiveTasks {
             limit,
             count: AtomicUsize::new(0),
             counting,
+            tracing,
             workers: (0..if counting { workers } else { 0 })
                 .map(|_| CachePadded::default())
                 .collect(),
@@ -166,7 +183,9 @@ impl LiveTasks {
             self.count.fetch_sub(1, Relaxed);
         }
         self.finished_uncounted();
-        probe::clear_finished_task();
+        if self.tracing {
+            probe::clear_finished_task();
+        }
     }
 
     /// Tasks spawned and not finished (0 with metrics off). A sum of counters
@@ -227,23 +246,60 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerCounters {
+    /// Counters that count when `on`.
+    pub(crate) fn new(on: bool) -> WorkerCounters {
+        WorkerCounters {
+            on,
+            ..WorkerCounters::default()
+        }
+    }
+
+    /// The worker stole from a worker on its own NUMA node (`local`), or
+    /// from another node.
+    #[inline]
+    pub(crate) fn stole(&self, local: bool) {
+        if self.on {
+            if local {
+                self.steals.incr();
+            } else {
+                self.remote_steals.incr();
+            }
+        }
+    }
+
+    /// The worker went to sleep in its poller.
+    #[inline]
+    pub(crate) fn parked(&self) {
+        if self.on {
+            self.parks.incr();
+        }
+    }
+
+    /// A task was spawned from this worker onto its own queue.
+    #[inline]
+    pub(crate) fn spawned_here(&self) {
+        if self.on {
+            self.spawned.incr();
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> WorkerMetrics {
         WorkerMetrics {
             index: 0,
             in_long_run: false,
             run_queue_depth: 0,
             scheduling_delay: DelayHistogram::default(),
-            resumes: self.resumes.get(),
+            resumes: self.ended.iter().fold(0u64, |n, c| n.wrapping_add(c.get())),
             parks: self.parks.get(),
             steals: self.steals.get(),
             remote_steals: self.remote_steals.get(),
             spawned: self.spawned.get(),
-            yields: self.yields.get(),
-            suspends_io: self.suspends[0].get(),
-            suspends_timer: self.suspends[1].get(),
-            suspends_sync: self.suspends[2].get(),
-            suspends_join: self.suspends[3].get(),
-            suspends_future: self.suspends[4].get(),
+            yields: self.ended[outcome::YIELD as usize].get(),
+            suspends_io: self.ended[outcome::PARK as usize].get(),
+            suspends_timer: self.ended[outcome::PARK as usize + 1].get(),
+            suspends_sync: self.ended[outcome::PARK as usize + 2].get(),
+            suspends_join: self.ended[outcome::PARK as usize + 3].get(),
+            suspends_future: self.ended[outcome::PARK as usize + 4].get(),
             long_runs: self.long_runs.get(),
         }
     }

@@ -27,7 +27,7 @@ use super::clock;
 use super::obs::Obs;
 use super::LiveTasks;
 use crate::loom::sync::atomic::Ordering::Relaxed;
-use crate::scheduler::{Core, Shared};
+use crate::scheduler::{Core, Shared, WorkerHandle};
 use crate::task::{Header, Suspend};
 use crate::trace::event::{self, Event};
 use crate::trace::ring::Ring;
@@ -108,8 +108,21 @@ impl Probe {
     };
 }
 
+/// Tells the hooks that this thread is worker `worker` of `shared`'s
+/// runtime. Called once by each worker thread, before its first resume.
+pub(crate) fn enter_worker(shared: &Shared, worker: usize) {
+    let live: *const LiveTasks = &shared.live;
+    HERE.with(|c| {
+        c.set(Here {
+            live,
+            worker,
+            ..Here::NONE
+        })
+    });
+}
+
 /// Before a coroutine is resumed; `seq` is the worker's (odd) resume
-/// sequence number.
+/// sequence number. Metrics only: one load and a compare.
 #[inline]
 pub(crate) fn resume_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let obs = &shared.obs;
@@ -119,13 +132,6 @@ pub(crate) fn resume_begin(shared: &Shared, worker: usize, h: &Header, seq: u64)
     if obs.tracing {
         return trace_begin(shared, worker, h, seq);
     }
-    let live: *const LiveTasks = &shared.live;
-    HERE.with(|c| {
-        let x = c.get();
-        if x.live != live || x.worker != worker {
-            c.set(Here { live, worker, ..x });
-        }
-    });
     let t = h.obs.runnable_at.load(Relaxed);
     if t > TRACED {
         record_delay(obs, worker, h, t);
@@ -142,11 +148,23 @@ fn record_delay(obs: &Obs, worker: usize, h: &Header, t: u64) {
     h.obs.runnable_at.store(0, Relaxed);
 }
 
-/// After a resume returned (or unwound).
+/// How a resume ended, as a trace outcome.
+#[inline]
+fn outcome_of(res: &std::thread::Result<CoroutineResult<Suspend, ()>>) -> u8 {
+    match res {
+        Ok(CoroutineResult::Yield(Suspend::Yield)) => outcome::YIELD,
+        Ok(CoroutineResult::Yield(Suspend::Park(r))) => outcome::PARK + *r as u8,
+        Ok(CoroutineResult::Return(())) => outcome::FINISHED,
+        Err(_) => outcome::PANICKED,
+    }
+}
+
+/// After a resume returned (or unwound): counts it (metrics on), samples
+/// one resume in `delay_every`, notes a long run, writes the trace event.
 #[inline]
 pub(crate) fn resume_end(
     shared: &Shared,
-    worker: usize,
+    worker: &WorkerHandle,
     core: &RefCell<Core>,
     h: &Header,
     probe: Probe,
@@ -157,27 +175,24 @@ pub(crate) fn resume_end(
     if !obs.any {
         return;
     }
-    let out = match res {
-        Ok(CoroutineResult::Yield(Suspend::Yield)) => outcome::YIELD,
-        Ok(CoroutineResult::Yield(Suspend::Park(r))) => outcome::PARK + *r as u8,
-        Ok(CoroutineResult::Return(())) => outcome::FINISHED,
-        Err(_) => outcome::PANICKED,
-    };
+    let i = worker.index;
+    let w = &obs.workers[i];
+    let out = outcome_of(res);
     if obs.metrics {
-        let w = &obs.workers[worker];
-        let c = w.countdown.load(Relaxed);
-        if c == 0 {
-            w.countdown.store(obs.delay_every - 1, Relaxed);
-            sample_suspension(h, out, core, w);
-        } else {
-            w.countdown.store(c - 1, Relaxed);
-        }
+        worker.stats.ended[(out & 7) as usize].incr();
         if w.long_run_seq.load(Relaxed) == seq {
-            obs.record_long_run(worker, h);
+            obs.record_long_run(i, h);
         }
     }
+    let c = w.countdown.load(Relaxed);
+    if c == 0 {
+        w.countdown.store(obs.delay_every - 1, Relaxed);
+        sample_suspension(h, out, core, w);
+    } else {
+        w.countdown.store(c - 1, Relaxed);
+    }
     if probe.start != 0 {
-        trace_end(obs, worker, h, probe, out);
+        trace_end(obs, i, h, probe, out);
     }
 }
 
@@ -272,16 +287,18 @@ fn trace_spawn(h: &Header) {
 #[inline(never)]
 fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let obs = &shared.obs;
+    let w = &obs.workers[worker];
     let now = clock::now();
     let t = h.obs.runnable_at.load(Relaxed);
     let woke = (t > TRACED).then_some(t);
     if let Some(t) = woke {
-        obs.workers[worker]
-            .delay
-            .record(clock::delta_ns(now.saturating_sub(t)));
+        // The delay histogram takes the resumes `resume_end` samples (one
+        // in `delay_every`); the trace has every delay anyway.
+        if w.countdown.load(Relaxed) == 0 {
+            w.delay.record(clock::delta_ns(now.saturating_sub(t)));
+        }
     }
     let live: *const LiveTasks = &shared.live;
-    let w = &obs.workers[worker];
     let tt = h.obs.trace();
     let spawner = h.obs.spawner.load(Relaxed);
     let Some(ring) = w.ring.as_ref().filter(|_| spawner != 0) else {

@@ -290,7 +290,7 @@ pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool)
             core.local.push(task);
             let excess = core.local.len() >= STEAL_MIN;
             drop(core);
-            cx.handle.stats.spawned.incr();
+            cx.handle.stats.spawned_here();
             // The fence of the sleep protocol only when somebody sleeps: a
             // spawner with a backlog and awake peers (a loop of a million
             // spawns) pays a plain load per spawn, not a full fence. A

@@ -140,6 +140,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, handle: Arc<WorkerHandle>, core: C
     };
     // SAFETY: `cx` lives on this stack frame until after the guard drops.
     let _guard = unsafe { context::enter(&cx) };
+    crate::metrics::probe::enter_worker(&cx.shared, cx.handle.index);
     while !cx.shared.is_shutdown() {
         match next_task(&cx) {
             Some(task) => run_task(&cx, task),
@@ -314,11 +315,7 @@ fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
                 .steal_batch_with_limit_and_pop(&core.local, half)
             {
                 Steal::Success(t) => {
-                    if victim.node == cx.handle.node {
-                        cx.handle.stats.steals.incr();
-                    } else {
-                        cx.handle.stats.remote_steals.incr();
-                    }
+                    cx.handle.stats.stole(victim.node == cx.handle.node);
                     return Some(t);
                 }
                 Steal::Empty => break,
@@ -352,11 +349,7 @@ fn rebalance(cx: &Context, core: &mut Core) {
         loop {
             match victim.stealer.steal_batch_with_limit(&core.local, take) {
                 Steal::Success(()) => {
-                    if victim.node == cx.handle.node {
-                        cx.handle.stats.steals.incr();
-                    } else {
-                        cx.handle.stats.remote_steals.incr();
-                    }
+                    cx.handle.stats.stole(victim.node == cx.handle.node);
                     return;
                 }
                 Steal::Empty => break,
@@ -415,7 +408,7 @@ fn sleep(cx: &Context) {
         let at = cx.shared.time_base + Duration::from_millis(tick);
         at.saturating_duration_since(Instant::now())
     });
-    h.stats.parks.incr();
+    h.stats.parked();
     poll_io(cx, &mut core, timeout);
     h.sleeping.cancel_sleep(&cx.shared.idle);
     fire_timers(&cx.shared, &mut core);
@@ -445,18 +438,14 @@ fn run_task(cx: &Context, task: TaskRef) {
     let res = catch_unwind(AssertUnwindSafe(|| co.resume(())));
     cx.current.set(std::ptr::null());
     cx.handle.resume_seq.store(seq + 2, Relaxed);
-    cx.handle.stats.resumes.incr();
-    let (sh, i) = (&cx.shared, cx.handle.index);
-    crate::metrics::probe::resume_end(sh, i, &cx.core, h, probe, seq + 1, &res);
+    crate::metrics::probe::resume_end(&cx.shared, &cx.handle, &cx.core, h, probe, seq + 1, &res);
     match res {
         Ok(CoroutineResult::Yield(Suspend::Yield)) => {
-            cx.handle.stats.yields.incr();
             // Stays RUNNING while queued (state.rs): only this worker can
             // pop it, and an unpark meanwhile just leaves a token.
             cx.core.borrow_mut().ready.push_back(task);
         }
-        Ok(CoroutineResult::Yield(Suspend::Park(reason))) => {
-            cx.handle.stats.suspends[reason as usize].incr();
+        Ok(CoroutineResult::Yield(Suspend::Park(_))) => {
             if h.state.after_park() == crate::task::AfterPark::Requeue {
                 cx.core.borrow_mut().ready.push_back(task);
             }
