@@ -75,6 +75,12 @@ pub enum Arm {
     Arena,
     /// The global allocator.
     Malloc,
+    /// Profiling only, never a `compare` figure: the same work with no
+    /// allocator at all (objects carved from a stack buffer, the string
+    /// written into a fixed stack buffer). Its instruction count is the
+    /// work common to both arms, so `arm - baseline` is an arm's
+    /// allocation cost.
+    Baseline,
 }
 
 impl Arm {
@@ -82,6 +88,7 @@ impl Arm {
         match self {
             Arm::Arena => "arena",
             Arm::Malloc => "malloc",
+            Arm::Baseline => "baseline",
         }
     }
 
@@ -89,7 +96,10 @@ impl Arm {
         match s.map(String::as_str) {
             Some("arena") => Ok(Arm::Arena),
             Some("malloc") => Ok(Arm::Malloc),
-            other => Err(format!("arena child: arm {other:?} is not arena or malloc").into()),
+            Some("baseline") => Ok(Arm::Baseline),
+            other => Err(
+                format!("arena child: arm {other:?} is not arena, malloc or baseline").into(),
+            ),
         }
     }
 
@@ -98,6 +108,7 @@ impl Arm {
         match self {
             Arm::Arena => request_arena(req),
             Arm::Malloc => request_malloc(req),
+            Arm::Baseline => request_baseline(req),
         }
     }
 }
@@ -167,6 +178,82 @@ pub fn request_malloc(req: u64) -> std::result::Result<u64, std::fmt::Error> {
     }
     black_box(&mut s);
     Ok(sum + s.len() as u64)
+}
+
+/// Bytes of the 50 objects of one request: 10 x (16 + 32 + 64 + 128 + 256).
+const OBJECT_BYTES: usize = 4960;
+
+/// The stack-like buffers of [`request_baseline`], per thread so that no
+/// request pays for zeroing them.
+struct Buffers {
+    objects: [u8; OBJECT_BYTES],
+    string: [u8; 2048],
+}
+
+std::thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = const {
+        std::cell::RefCell::new(Buffers {
+            objects: [0; OBJECT_BYTES],
+            string: [0; 2048],
+        })
+    };
+}
+
+/// A fixed buffer for [`request_baseline`]'s string: `write_str` is a bounds
+/// check and a `copy_from_slice`, the least any string must do.
+struct FixedString<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Write for FixedString<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(std::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// The request's work without any allocator, for profiling ([`Arm::Baseline`]):
+/// the same fills, checksum bytes and formatting, into per-thread buffers.
+///
+/// ```
+/// use pinstack_benches::workloads::arena::{request_baseline, request_malloc};
+/// assert_eq!(request_baseline(42).unwrap(), request_malloc(42).unwrap());
+/// ```
+///
+/// # Errors
+///
+/// When the string would not fit its 2 KiB buffer (it does).
+pub fn request_baseline(req: u64) -> std::result::Result<u64, std::fmt::Error> {
+    BUFFERS.with(|buffers| {
+        let buffers = &mut *buffers.borrow_mut();
+        let mut sum = 0u64;
+        let mut rest: &mut [u8] = &mut buffers.objects;
+        let mut objects: [&mut [u8]; OBJECTS] = std::array::from_fn(|_| <&mut [u8]>::default());
+        for (i, slot) in objects.iter_mut().enumerate() {
+            let size = SIZES[i % SIZES.len()];
+            let (o, tail) = std::mem::take(&mut rest).split_at_mut(size);
+            o.fill(fill(req, i));
+            sum += u64::from(o[probe(req, i, size)]);
+            *slot = o;
+            rest = tail;
+        }
+        black_box(&mut objects);
+        let mut s = FixedString {
+            buf: &mut buffers.string,
+            len: 0,
+        };
+        for k in 0..PIECES {
+            write!(s, "{} {} ", req * 1_000_003 + k, WORD)?;
+        }
+        black_box(&mut s);
+        Ok(sum + s.len as u64)
+    })
 }
 
 /// Runs requests `range` on `TASKS` tasks of `rt`; returns the checksum and
@@ -330,6 +417,7 @@ mod tests {
             let a = request_arena(req).unwrap();
             let m = request_malloc(req).unwrap();
             assert_eq!(a, m, "request {req}");
+            assert_eq!(request_baseline(req).unwrap(), m, "request {req}");
         }
         // The string is about 1 KiB: 32 x (integer + space + word + space).
         let mut s = String::new();

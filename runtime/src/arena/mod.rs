@@ -86,7 +86,7 @@ mod stats;
 mod tests;
 
 pub use alloc::Arena;
-pub use collections::{ArenaString, ArenaVec};
+pub use collections::{ArenaString, ArenaVec, MIN_STRING_CAPACITY};
 pub use config::{
     default_limit, max_pooled, retain_cap, set_default_limit, set_max_pooled, set_retain_cap,
     DEFAULT_LIMIT, DEFAULT_MAX_POOLED, DEFAULT_RETAIN_CAP,

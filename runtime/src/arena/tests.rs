@@ -546,3 +546,159 @@ fn strings_vectors_and_formatting() {
         });
     });
 }
+
+/// Every piece length the string's copy distinguishes (0, 1-3, 4-7, 8-16,
+/// over 16), written with `write_str`, `write!`, `push` and `push_str`, gives
+/// the same text as `std::string::String`.
+#[test]
+fn string_write_matches_std_for_every_piece_length() {
+    on_fresh_thread(|| {
+        with_arena(|a| {
+            let text: String = (0..200u32)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let mut ours = a.string();
+            let mut std_string = String::new();
+            for len in (0..=40).chain([63, 64, 65, 127, 200]) {
+                let piece = &text[..len];
+                ours.write_str(piece).unwrap();
+                std_string.push_str(piece);
+                let accent = char::from_u32(0xe9 + len as u32).unwrap();
+                write!(ours, "{len}|{piece}|{accent:>3}").unwrap();
+                write!(std_string, "{len}|{piece}|{accent:>3}").unwrap();
+                ours.push('→');
+                std_string.push('→');
+                ours.push_str(piece);
+                std_string.push_str(piece);
+                assert_eq!(ours.as_str(), std_string, "after pieces of {len}");
+            }
+            assert!(ours.capacity() >= ours.len());
+        });
+    });
+}
+
+/// The first growth gives `MIN_STRING_CAPACITY` bytes and later ones at
+/// least double, so a 4 KiB string built a byte at a time regrows only a few
+/// times; and while the string is the arena's newest allocation, growing
+/// reuses its old bytes: bumpalo bumps downwards, so the grown buffer ends
+/// where the old one ended.
+#[test]
+fn string_growth_doubles_from_the_minimum_and_reuses_the_newest_buffer() {
+    on_fresh_thread(|| {
+        // A first scope leaves a pooled arena with a 48 KiB chunk, so the
+        // second one builds its string without needing a new chunk.
+        with_arena(|a| {
+            a.alloc_slice_fill_copy(48 * 1024, 0u8);
+        });
+        with_arena(|a| {
+            let chunk = a.chunk_bytes();
+            assert!(chunk >= 48 * 1024);
+            let mut s = a.string();
+            assert_eq!(s.capacity(), 0, "no buffer before the first write");
+            let mut capacities = Vec::new();
+            let mut end = None;
+            for _ in 0..4096 {
+                s.push_str("x");
+                if capacities.last() != Some(&s.capacity()) {
+                    capacities.push(s.capacity());
+                    let this_end = s.as_ptr() as usize + s.capacity();
+                    assert_eq!(*end.get_or_insert(this_end), this_end, "{capacities:?}");
+                }
+            }
+            assert_eq!(s.len(), 4096);
+            assert!(s.bytes().all(|b| b == b'x'));
+            assert_eq!(a.chunk_bytes(), chunk, "no new chunk");
+            assert_eq!(capacities[0], MIN_STRING_CAPACITY);
+            assert!(
+                capacities.windows(2).all(|w| w[1] >= 2 * w[0]),
+                "{capacities:?}"
+            );
+            // 64, 128, ..., 4096.
+            assert_eq!(capacities.len(), 7, "{capacities:?}");
+        });
+    });
+}
+
+/// A string that outgrows the arena's chunk moves to a new chunk with its
+/// contents intact, also when other allocations sit after it (no in-place
+/// growth possible), and the text matches std's.
+#[test]
+fn string_growth_across_chunk_boundaries_keeps_the_contents() {
+    on_fresh_thread(|| {
+        with_arena(|a| {
+            let mut s = a.string();
+            let mut expected = String::new();
+            let mut blockers = Vec::new();
+            let first_chunk = {
+                s.push_str("start;");
+                expected.push_str("start;");
+                a.chunk_bytes()
+            };
+            for i in 0..3000u32 {
+                write!(s, "{i:>5};").unwrap();
+                write!(expected, "{i:>5};").unwrap();
+                if i % 100 == 0 {
+                    // Allocated after the string: its next growth cannot
+                    // reuse its bytes.
+                    blockers.push(a.alloc_slice_fill_copy(100, i as u8));
+                }
+            }
+            assert_eq!(s.as_str(), expected);
+            assert!(a.chunk_bytes() > first_chunk, "the arena grew new chunks");
+            for (k, b) in blockers.iter().enumerate() {
+                assert!(b.iter().all(|&x| x == (k * 100) as u8));
+            }
+        });
+    });
+}
+
+/// At the byte limit, `write!` through `try_write_fmt` stops with a limit
+/// error and keeps every whole piece written before it; the plain
+/// `fmt::Write` path panics with the arena's message; each refusal counts one
+/// limit hit.
+#[test]
+fn string_write_at_the_byte_limit() {
+    on_fresh_thread(|| {
+        let limit = 16 * 1024;
+        let (err, written) = with_arena_limit(limit, |a| {
+            let mut s = a.string();
+            let mut pieces = 0u32;
+            let err = loop {
+                match s.try_write_fmt(format_args!("{pieces:08} ")) {
+                    Ok(()) => pieces += 1,
+                    Err(err) => break err,
+                }
+            };
+            // What was written before the refusal is kept: every whole
+            // piece, and the start of the refused one.
+            let mut expected = String::new();
+            for k in 0..=pieces {
+                write!(expected, "{k:08} ").unwrap();
+            }
+            assert!(s.len() >= pieces as usize * 9 && s.len() < expected.len());
+            assert!(expected.starts_with(s.as_str()));
+            assert!(a.chunk_bytes() <= limit);
+            (err, s.len())
+        });
+        assert!(err.is_limit_exceeded(), "{err}");
+        assert!(
+            written >= limit / 4,
+            "only {written} bytes fit under {limit}"
+        );
+        assert!(written < limit);
+        assert_eq!(thread_stats().limit_hits, 1);
+
+        let payload = catch_unwind(|| {
+            with_arena_limit(limit, |a| {
+                let mut s = a.string();
+                for k in 0..limit {
+                    write!(s, "{k:08} ").unwrap();
+                }
+            })
+        })
+        .unwrap_err();
+        let text = panic_text(payload);
+        assert!(text.starts_with("pinstack arena limit exceeded"), "{text}");
+        assert_eq!(thread_stats().limit_hits, 2);
+    });
+}
