@@ -186,6 +186,19 @@ fn echo_prints_rps_and_latencies() {
 }
 
 #[test]
+fn procspawn_prints_per_child_and_loaded_quotients() {
+    let l = compare(&["procspawn", "--quick", "--n", "2000"]);
+    assert_eq!(
+        metrics(&l),
+        [
+            ("us_per_child", "fork", 2000),
+            ("loaded_vs_unloaded", "fork", 2000)
+        ]
+    );
+    assert!(l.iter().all(|l| l.pinstack > 0.0 && l.other > 0.0), "{l:?}");
+}
+
+#[test]
 fn echo_server_children_serve_and_stop_on_stdin_eof() {
     for rt in ["pinstack", "tokio"] {
         let server = ServerChild::start_exe(Path::new(EXE), "echo.server", &[rt]).unwrap();

@@ -41,6 +41,7 @@ mod connect;
 mod histogram;
 mod limits;
 mod procfs;
+mod server_thread;
 mod shutdown;
 mod sys;
 
@@ -48,4 +49,5 @@ pub use connect::{connect_from, SourcePlan};
 pub use histogram::Histogram;
 pub use limits::{raise_nofile_limit, raise_nofile_limit_to, NofileLimit};
 pub use procfs::{cpu_time, rss_kib};
+pub use server_thread::ServerThread;
 pub use shutdown::Shutdown;

@@ -61,6 +61,7 @@ register! {
     deepstack,
     arena,
     echo,
+    procspawn,
     overhead,
 }
 

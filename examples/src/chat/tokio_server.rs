@@ -26,7 +26,6 @@ use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +41,7 @@ use super::idle::{IdleAction, IdleClock};
 use super::outbox::{Line, Outbox, PushError};
 use super::session::{Flow, Session};
 use super::stats::ServerStats;
+use crate::server_thread::{self, ServerThread};
 use crate::Shutdown;
 
 /// Lines handed to one `writev`.
@@ -88,56 +88,7 @@ impl Outbox for TokioOutbox {
 }
 
 /// A server running on its own thread, from [`spawn`].
-#[derive(Debug)]
-pub struct ServerHandle {
-    addr: SocketAddr,
-    shutdown: Shutdown,
-    stats: Arc<ServerStats>,
-    thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl ServerHandle {
-    /// The address the server listens on.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The server's counters.
-    pub fn stats(&self) -> &Arc<ServerStats> {
-        &self.stats
-    }
-
-    /// The shutdown trigger.
-    pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
-    /// Shuts the server down and waits for its thread.
-    ///
-    /// # Errors
-    ///
-    /// The server's own error, or `Other` if its thread panicked.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.shutdown.trigger();
-        self.join()
-    }
-
-    fn join(&mut self) -> io::Result<()> {
-        match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("chat server thread panicked"))),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for ServerHandle {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        let _ = self.join();
-    }
-}
+pub type ServerHandle = ServerThread<ServerStats>;
 
 /// Starts the server on a new thread and returns once it listens.
 ///
@@ -162,53 +113,11 @@ pub fn spawn(config: ChatConfig) -> io::Result<ServerHandle> {
 
 /// The runner of a twin: serve `config` until `shutdown`, calling `ready`
 /// with the bound address.
-pub(crate) type RunFn = fn(
-    &ChatConfig,
-    &Shutdown,
-    Arc<ServerStats>,
-    Box<dyn FnOnce(SocketAddr) + Send>,
-) -> io::Result<()>;
+pub(crate) type RunFn = server_thread::RunFn<ChatConfig, ServerStats>;
 
 /// Starts a twin's runner on a new thread; returns once it listens.
 pub(crate) fn spawn_with(config: ChatConfig, name: &str, run: RunFn) -> io::Result<ServerHandle> {
-    let shutdown = Shutdown::new();
-    let stats = Arc::new(ServerStats::default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (sd, st) = (shutdown.clone(), stats.clone());
-    let thread = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let ready_tx = tx.clone();
-            let r = run(
-                &config,
-                &sd,
-                st,
-                Box::new(move |a| {
-                    let _ = ready_tx.send(Ok(a));
-                }),
-            );
-            if let Err(e) = &r {
-                let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-            }
-            r
-        })?;
-    match rx.recv() {
-        Ok(Ok(addr)) => Ok(ServerHandle {
-            addr,
-            shutdown,
-            stats,
-            thread: Some(thread),
-        }),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Err(_) => Err(thread
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("chat server thread panicked")))
-            .err()
-            .unwrap_or_else(|| io::Error::other("chat server exited before listening"))),
-    }
+    server_thread::spawn(config, name, "chat server", run)
 }
 
 /// Runs the server on the calling thread until `shutdown` is triggered:

@@ -8,13 +8,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::flags::{FlagError, Flags};
+use crate::server_thread::{self, ServerThread};
 use crate::Shutdown;
 
 /// Echo server settings.
@@ -98,48 +98,7 @@ impl EchoStats {
 }
 
 /// An echo server on its own thread, from [`spawn`].
-#[derive(Debug)]
-pub struct EchoHandle {
-    addr: SocketAddr,
-    shutdown: Shutdown,
-    stats: Arc<EchoStats>,
-    thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl EchoHandle {
-    /// The listening address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    /// The server's counters.
-    pub fn stats(&self) -> &Arc<EchoStats> {
-        &self.stats
-    }
-    /// Stops the server and waits for its thread.
-    ///
-    /// # Errors
-    ///
-    /// The server's error, or `Other` if its thread panicked.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.shutdown.trigger();
-        self.join()
-    }
-    fn join(&mut self) -> io::Result<()> {
-        match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("echo server thread panicked"))),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for EchoHandle {
-    fn drop(&mut self) {
-        self.shutdown.trigger();
-        let _ = self.join();
-    }
-}
+pub type EchoHandle = ServerThread<EchoStats>;
 
 /// Starts the echo server on a new thread; returns once it listens.
 ///
@@ -165,12 +124,7 @@ pub fn spawn(config: EchoConfig) -> io::Result<EchoHandle> {
 
 /// The runner of a twin: serve until `shutdown`, calling `ready` with the
 /// bound address.
-pub(crate) type RunFn = fn(
-    &EchoConfig,
-    &Shutdown,
-    Arc<EchoStats>,
-    Box<dyn FnOnce(SocketAddr) + Send>,
-) -> io::Result<()>;
+pub(crate) type RunFn = server_thread::RunFn<EchoConfig, EchoStats>;
 
 /// Starts `run` (a twin's `run_with_stats`) on a new thread and waits until
 /// it listens.
@@ -179,40 +133,7 @@ pub(crate) fn spawn_with(
     thread_name: &str,
     run_with_stats: RunFn,
 ) -> io::Result<EchoHandle> {
-    let shutdown = Shutdown::new();
-    let stats = Arc::new(EchoStats::default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (sd, st) = (shutdown.clone(), stats.clone());
-    let thread = std::thread::Builder::new()
-        .name(thread_name.into())
-        .spawn(move || {
-            let ready = tx.clone();
-            let r = run_with_stats(
-                &config,
-                &sd,
-                st,
-                Box::new(move |a| {
-                    let _ = ready.send(Ok(a));
-                }),
-            );
-            if let Err(e) = &r {
-                let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-            }
-            r
-        })?;
-    match rx.recv() {
-        Ok(Ok(addr)) => Ok(EchoHandle {
-            addr,
-            shutdown,
-            stats,
-            thread: Some(thread),
-        }),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Err(_) => Err(io::Error::other("echo server exited before listening")),
-    }
+    server_thread::spawn(config, thread_name, "echo server", run_with_stats)
 }
 
 /// Runs the echo server on the calling thread until `shutdown`; `ready`

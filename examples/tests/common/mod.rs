@@ -1,9 +1,10 @@
-//! Test support shared by the chat server integration tests: a server
-//! factory seam (so the same cases run against the tokio twin now and the
-//! pinstack twin later) and a line-oriented test client.
+//! Test support shared by the chat and echo server integration tests: the
+//! cases every twin must pass (`chat_cases`, `echo_cases`), a chat server
+//! factory seam, and a line-oriented chat test client.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod chat_cases;
+pub mod echo_cases;
 
 use std::net::SocketAddr;
 use std::time::Duration;
