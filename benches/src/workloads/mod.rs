@@ -61,6 +61,8 @@ register! {
     deepstack,
     arena,
     echo,
+    chat,
+    chat_hold,
     overhead,
 }
 

@@ -42,5 +42,5 @@ pub mod tokio_server;
 
 pub use config::ChatConfig;
 pub use hub::{Hub, HubConfig};
-pub use outbox::{Line, Outbox, PushError};
+pub use outbox::{Line, Outbox, PushError, WriteBatch};
 pub use session::{Flow, Session};

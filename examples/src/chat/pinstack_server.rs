@@ -40,14 +40,12 @@ use super::config::ChatConfig;
 use super::framing::{Frame, LineFramer};
 use super::hub::Hub;
 use super::idle::{IdleAction, IdleClock};
-use super::outbox::{Line, Outbox, PushError};
+use super::outbox::{Line, Outbox, PushError, WriteBatch};
 use super::session::{Flow, Session};
 use super::stats::ServerStats;
 use super::tokio_server::{spawn_with, ServerHandle};
 use crate::Shutdown;
 
-/// Lines handed to one `writev`.
-const BATCH: usize = 16;
 /// How often a blocked writer looks at the close flag.
 const WRITE_POLL: Duration = Duration::from_millis(500);
 /// Stack size hints: the reader runs the protocol, the writer only writes.
@@ -378,8 +376,7 @@ impl RefuseExt for &TcpStream {
 fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
     let stream = &ctl.stream;
     let _ = stream.set_write_timeout(Some(WRITE_POLL));
-    let mut batch: Vec<Line> = Vec::with_capacity(BATCH);
-    let mut offset = 0; // bytes of batch[0] already written
+    let mut batch = WriteBatch::new();
     loop {
         if batch.is_empty() {
             match rx.recv() {
@@ -394,18 +391,9 @@ fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
         if ctl.closed.load(Ordering::Acquire) {
             break;
         }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(l) => batch.push(l),
-                Err(_) => break,
-            }
-        }
-        let mut iov = [IoSlice::new(&[]); BATCH];
-        iov[0] = IoSlice::new(&batch[0][offset..]);
-        for (slot, l) in iov[1..].iter_mut().zip(&batch[1..]) {
-            *slot = IoSlice::new(l);
-        }
-        match stream.write_vectored(&iov[..batch.len()]) {
+        batch.fill(|| rx.try_recv().ok());
+        let mut iov = [IoSlice::new(&[]); WriteBatch::MAX];
+        match stream.write_vectored(batch.io_slices(&mut iov)) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => continue, // re-check `closed`
             Ok(0) | Err(_) => {
                 // The peer is gone; make the reader notice.
@@ -414,20 +402,7 @@ fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
                 let _ = stream.shutdown(SockShutdown::Read);
                 return;
             }
-            Ok(mut n) => {
-                let mut done = 0;
-                for l in &batch {
-                    let left = l.len() - if done == 0 { offset } else { 0 };
-                    if n < left {
-                        break;
-                    }
-                    n -= left;
-                    done += 1;
-                    offset = 0;
-                }
-                batch.drain(..done);
-                offset += n;
-            }
+            Ok(n) => batch.advance(n),
         }
     }
     // Aborted (SendQ exceeded): finish the line in flight so the farewell
@@ -438,10 +413,7 @@ fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let mut tail: Vec<u8> = batch
-        .first()
-        .map(|l| l[offset..].to_vec())
-        .unwrap_or_default();
+    let mut tail = batch.unwritten_tail().to_vec();
     if let Some(f) = farewell {
         tail.extend_from_slice(&f);
     }
