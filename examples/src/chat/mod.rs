@@ -36,6 +36,7 @@ pub mod outbox;
 pub mod pinstack_server;
 pub mod proto;
 pub mod reply;
+pub mod scratch;
 pub mod session;
 pub mod stats;
 pub mod tokio_server;

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use pinstack::arena::{self, Arena};
 use pinstack::net::{TcpListener, TcpStream};
 use pinstack::sync::mpsc;
 use pinstack::task;
@@ -41,6 +42,8 @@ use super::framing::{Frame, LineFramer};
 use super::hub::Hub;
 use super::idle::{IdleAction, IdleClock};
 use super::outbox::{Line, Outbox, PushError, WriteBatch};
+use super::proto::LineBuf;
+use super::scratch::Scratch;
 use super::session::{Flow, Session};
 use super::stats::ServerStats;
 use super::tokio_server::{spawn_with, ServerHandle};
@@ -347,7 +350,10 @@ impl Server {
             while let Some(frame) = framer.next_frame() {
                 match frame {
                     Frame::Line(l) => {
-                        if session.on_line(hub, l) == Flow::Close {
+                        // One message, one arena: its reply lines are
+                        // formatted there and the arena is reset on return.
+                        let flow = arena::with_arena(|a| session.on_line_in(hub, l, &InArena(a)));
+                        if flow == Flow::Close {
                             return String::new(); // the session holds the reason
                         }
                     }
@@ -358,6 +364,22 @@ impl Server {
                 }
             }
         }
+    }
+}
+
+/// A message's scratch memory: a per-request arena from this worker's pool.
+struct InArena<'a>(&'a Arena);
+
+impl Scratch for InArena<'_> {
+    fn line(
+        &self,
+        prefix: Option<&str>,
+        cmd: &str,
+        middle: &[&str],
+        trailing: Option<&str>,
+    ) -> Line {
+        let buf = self.0.alloc(LineBuf::new());
+        Line::from(buf.format(prefix, cmd, middle, trailing))
     }
 }
 
