@@ -8,9 +8,10 @@
 //!  socket ◀──write── writer task ◀── bounded queue ◀── outbox::Outbox::try_push
 //! ```
 //!
-//! [`proto`], [`framing`], [`hub`], [`session`], [`idle`] and [`outbox`] do
-//! no I/O and know no runtime; [`tokio_server`] is the tokio glue, and the
-//! pinstack server will be the same glue over coroutines.
+//! [`proto`], [`framing`], [`hub`], [`session`], [`idle`], [`outbox`] and
+//! [`scratch`] do no I/O and know no runtime; [`tokio_server`] is the tokio
+//! glue, and [`pinstack_server`] the same glue over coroutines (with a
+//! per-request arena per message as its [`scratch::Scratch`]).
 //!
 //! # Writing another twin
 //!

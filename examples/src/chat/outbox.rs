@@ -69,7 +69,7 @@ pub trait Outbox: Clone + Send + Sync + 'static {
 /// assert_eq!(batch.io_slices(&mut iov).len(), 2);
 /// batch.advance(12); // the socket took the first line and 3 bytes more
 /// assert_eq!(batch.len(), 1);
-/// assert_eq!(batch.unwritten_tail(), b":b\r\n");
+/// assert_eq!(batch.unwritten_tail(), b"G :b\r\n");
 /// ```
 #[derive(Debug, Default)]
 pub struct WriteBatch {
