@@ -14,7 +14,7 @@
 //! on, where the hard limit cannot be raised. The cap is said on stderr and
 //! is the `n=` of the lines. Holding 100,000 needs a hard limit above that
 //! (`ulimit -Hn`, `LimitNOFILE=`) and several source addresses, which the
-//! load generator picks by itself. `--quick`: 5,000; `--n N` asks for N.
+//! load generator picks by itself. `--quick`: 2,000; `--n N` asks for N.
 //!
 //! Runs alternate pinstack, tokio, three times; each figure is a median.
 
@@ -56,7 +56,7 @@ pub fn cap(wanted: u64, hard: u64) -> u64 {
 }
 
 fn run(opts: &Opts) -> Result<Vec<Figure>> {
-    let wanted = opts.size(FULL_CLIENTS, 5_000);
+    let wanted = opts.size(FULL_CLIENTS, 2_000);
     let limit = raise_nofile_limit()?;
     let n = cap(wanted, limit.hard);
     if n < wanted {
