@@ -18,7 +18,8 @@
 //! 1. Implement [`Outbox`] over a bounded queue (`try_push` never blocks;
 //!    `close` sets a flag, keeps the farewell, wakes reader and writer).
 //! 2. Per connection, a reader: `read` into [`framing::LineFramer::spare`],
-//!    feed each frame to [`Session::on_line`] / [`Session::on_line_too_long`],
+//!    feed each frame to [`Session::on_line`] (or [`Session::on_line_in`]
+//!    with per-message [`scratch::Scratch`] memory) / [`Session::on_line_too_long`],
 //!    drive an [`idle::IdleClock`] with one timer ([`Session::on_idle`],
 //!    [`Session::on_ping_timeout`]); at the end [`Session::disconnect`].
 //! 3. A writer draining the queue into the socket; when every sender is gone

@@ -212,8 +212,7 @@ impl<O: Outbox> Session<O> {
 
     /// The client sent a line over the limit (its bytes are being dropped).
     pub fn on_line_too_long(&mut self, hub: &Hub<O>) {
-        let sx = &Heap;
-        self.numeric(hub, sx, ERR_INPUTTOOLONG, &[], "Input line was too long");
+        self.numeric(hub, &Heap, ERR_INPUTTOOLONG, &[], "Input line was too long");
     }
 
     /// The client was idle for the idle interval: ask it for a PONG.
@@ -227,17 +226,15 @@ impl<O: Outbox> Session<O> {
     /// The client did not answer a PING in time. The caller then stops
     /// reading and calls [`Session::disconnect`].
     pub fn on_ping_timeout(&mut self, hub: &Hub<O>, after_secs: u64) {
-        let sx = &Heap;
         let reason = format!("Ping timeout: {after_secs} seconds");
-        self.farewell(hub, sx, &reason);
+        self.farewell(hub, &Heap, &reason);
         self.quit_reason = Some(reason);
     }
 
     /// The server is shutting down. The caller then stops reading and calls
     /// [`Session::disconnect`].
     pub fn on_server_shutdown(&mut self, hub: &Hub<O>) {
-        let sx = &Heap;
-        self.farewell(hub, sx, "Server shutting down");
+        self.farewell(hub, &Heap, "Server shutting down");
         self.quit_reason = Some("Server shutting down".into());
     }
 
