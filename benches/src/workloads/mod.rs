@@ -62,6 +62,8 @@ register! {
     arena,
     echo,
     procspawn,
+    chat,
+    chat_hold,
     overhead,
 }
 

@@ -8,16 +8,18 @@
 //!  socket ◀──write── writer task ◀── bounded queue ◀── outbox::Outbox::try_push
 //! ```
 //!
-//! [`proto`], [`framing`], [`hub`], [`session`], [`idle`] and [`outbox`] do
-//! no I/O and know no runtime; [`tokio_server`] is the tokio glue, and the
-//! pinstack server will be the same glue over coroutines.
+//! [`proto`], [`framing`], [`hub`], [`session`], [`idle`], [`outbox`] and
+//! [`scratch`] do no I/O and know no runtime; [`tokio_server`] is the tokio
+//! glue, and [`pinstack_server`] the same glue over coroutines (with a
+//! per-request arena per message as its [`scratch::Scratch`]).
 //!
 //! # Writing another twin
 //!
 //! 1. Implement [`Outbox`] over a bounded queue (`try_push` never blocks;
 //!    `close` sets a flag, keeps the farewell, wakes reader and writer).
 //! 2. Per connection, a reader: `read` into [`framing::LineFramer::spare`],
-//!    feed each frame to [`Session::on_line`] / [`Session::on_line_too_long`],
+//!    feed each frame to [`Session::on_line`] (or [`Session::on_line_in`]
+//!    with per-message [`scratch::Scratch`] memory) / [`Session::on_line_too_long`],
 //!    drive an [`idle::IdleClock`] with one timer ([`Session::on_idle`],
 //!    [`Session::on_ping_timeout`]); at the end [`Session::disconnect`].
 //! 3. A writer draining the queue into the socket; when every sender is gone
@@ -36,11 +38,12 @@ pub mod outbox;
 pub mod pinstack_server;
 pub mod proto;
 pub mod reply;
+pub mod scratch;
 pub mod session;
 pub mod stats;
 pub mod tokio_server;
 
 pub use config::ChatConfig;
 pub use hub::{Hub, HubConfig};
-pub use outbox::{Line, Outbox, PushError};
+pub use outbox::{Line, Outbox, PushError, WriteBatch};
 pub use session::{Flow, Session};

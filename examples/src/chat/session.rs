@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use super::hub::{fold, ClientId, Hub, NickInUse, NoSuchNick, Room};
 use super::outbox::{Line, Outbox};
-use super::proto::{self, LineBuf, Message, ParseError};
+use super::proto::{self, Message, ParseError};
 use super::reply::*;
+use super::scratch::{Heap, Scratch};
 
 /// Software version shown in 002/004.
 const VERSION: &str = "pinstack-chat-0.1";
@@ -83,16 +84,6 @@ fn valid_channel(c: &str, max: usize) -> bool {
             .any(|b| b == b' ' || b == b',' || b == 7 || b == b':' || b < 32)
 }
 
-fn line(
-    buf: &mut LineBuf,
-    prefix: Option<&str>,
-    cmd: &str,
-    middle: &[&str],
-    trailing: Option<&str>,
-) -> Line {
-    Line::from(buf.format(prefix, cmd, middle, trailing))
-}
-
 impl<O: Outbox> Session<O> {
     /// A new, unregistered client connected from `host` (shown in its
     /// `nick!user@host` prefix).
@@ -134,13 +125,18 @@ impl<O: Outbox> Session<O> {
     }
 
     /// Sends `:server CODE <nick> middle... :trailing`.
-    fn numeric(&self, hub: &Hub<O>, code: &str, middle: &[&str], trailing: &str) {
+    fn numeric<S: Scratch>(
+        &self,
+        hub: &Hub<O>,
+        sx: &S,
+        code: &str,
+        middle: &[&str],
+        trailing: &str,
+    ) {
         let mut params: [&str; 4] = [self.target(), "", "", ""];
         let n = middle.len().min(3);
         params[1..=n].copy_from_slice(&middle[..n]);
-        let mut buf = LineBuf::new();
-        let l = line(
-            &mut buf,
+        let l = sx.line(
             Some(&hub.config().server_name),
             code,
             &params[..=n],
@@ -149,10 +145,8 @@ impl<O: Outbox> Session<O> {
         self.send(hub, &l);
     }
 
-    fn notice(&self, hub: &Hub<O>, text: &str) {
-        let mut buf = LineBuf::new();
-        let l = line(
-            &mut buf,
+    fn notice<S: Scratch>(&self, hub: &Hub<O>, sx: &S, text: &str) {
+        let l = sx.line(
             Some(&hub.config().server_name),
             "NOTICE",
             &[self.target()],
@@ -161,17 +155,24 @@ impl<O: Outbox> Session<O> {
         self.send(hub, &l);
     }
 
-    /// Handles one line from the client (without its CRLF).
+    /// Handles one line from the client (without its CRLF), formatting the
+    /// replies on the stack ([`Heap`]).
     pub fn on_line(&mut self, hub: &Hub<O>, raw: &[u8]) -> Flow {
+        self.on_line_in(hub, raw, &Heap)
+    }
+
+    /// [`Session::on_line`] with the replies formatted in `sx`, scratch
+    /// memory that lives as long as this one message (a per-request arena).
+    pub fn on_line_in<S: Scratch>(&mut self, hub: &Hub<O>, raw: &[u8], sx: &S) -> Flow {
         let msg = match proto::parse(raw) {
             Ok(m) => m,
             Err(ParseError::Empty) => return Flow::Continue,
             Err(ParseError::InvalidUtf8) => {
-                self.notice(hub, "Line is not valid UTF-8; it was ignored");
+                self.notice(hub, sx, "Line is not valid UTF-8; it was ignored");
                 return Flow::Continue;
             }
             Err(e) => {
-                self.notice(hub, &format!("Malformed line ({e}); it was ignored"));
+                self.notice(hub, sx, &format!("Malformed line ({e}); it was ignored"));
                 return Flow::Continue;
             }
         };
@@ -184,41 +185,41 @@ impl<O: Outbox> Session<O> {
         }
         let key: &[u8] = if known { &up[..cmd.len()] } else { b"" };
         match key {
-            b"NICK" => self.cmd_nick(hub, &msg),
-            b"USER" => self.cmd_user(hub, &msg),
+            b"NICK" => self.cmd_nick(hub, sx, &msg),
+            b"USER" => self.cmd_user(hub, sx, &msg),
             b"PASS" => {}
-            b"CAP" => self.cmd_cap(hub, &msg),
-            b"PING" => self.cmd_ping(hub, &msg),
+            b"CAP" => self.cmd_cap(hub, sx, &msg),
+            b"PING" => self.cmd_ping(hub, sx, &msg),
             b"PONG" => {}
-            b"QUIT" => return self.cmd_quit(hub, &msg),
+            b"QUIT" => return self.cmd_quit(hub, sx, &msg),
             _ if !self.registered => {
-                self.numeric(hub, ERR_NOTREGISTERED, &[], "You have not registered")
+                self.numeric(hub, sx, ERR_NOTREGISTERED, &[], "You have not registered")
             }
-            b"JOIN" => self.cmd_join(hub, &msg),
-            b"PART" => self.cmd_part(hub, &msg),
-            b"PRIVMSG" => self.cmd_privmsg(hub, &msg, "PRIVMSG"),
-            b"NOTICE" => self.cmd_privmsg(hub, &msg, "NOTICE"),
-            b"NAMES" => self.cmd_names(hub, &msg),
-            b"MODE" => self.cmd_mode(hub, &msg),
+            b"JOIN" => self.cmd_join(hub, sx, &msg),
+            b"PART" => self.cmd_part(hub, sx, &msg),
+            b"PRIVMSG" => self.cmd_privmsg(hub, sx, &msg, "PRIVMSG"),
+            b"NOTICE" => self.cmd_privmsg(hub, sx, &msg, "NOTICE"),
+            b"NAMES" => self.cmd_names(hub, sx, &msg),
+            b"MODE" => self.cmd_mode(hub, sx, &msg),
             b"WHO" => {
                 let mask = msg.param(0).unwrap_or("*");
-                self.numeric(hub, RPL_ENDOFWHO, &[mask], "End of WHO list");
+                self.numeric(hub, sx, RPL_ENDOFWHO, &[mask], "End of WHO list");
             }
-            _ => self.numeric(hub, ERR_UNKNOWNCOMMAND, &[cmd], "Unknown command"),
+            _ => self.numeric(hub, sx, ERR_UNKNOWNCOMMAND, &[cmd], "Unknown command"),
         }
         Flow::Continue
     }
 
     /// The client sent a line over the limit (its bytes are being dropped).
     pub fn on_line_too_long(&mut self, hub: &Hub<O>) {
-        self.numeric(hub, ERR_INPUTTOOLONG, &[], "Input line was too long");
+        self.numeric(hub, &Heap, ERR_INPUTTOOLONG, &[], "Input line was too long");
     }
 
     /// The client was idle for the idle interval: ask it for a PONG.
     pub fn on_idle(&mut self, hub: &Hub<O>) {
+        let sx = &Heap;
         let server = hub.config().server_name.as_str();
-        let mut buf = LineBuf::new();
-        let l = line(&mut buf, None, "PING", &[], Some(server));
+        let l = sx.line(None, "PING", &[], Some(server));
         self.send(hub, &l);
     }
 
@@ -226,21 +227,20 @@ impl<O: Outbox> Session<O> {
     /// reading and calls [`Session::disconnect`].
     pub fn on_ping_timeout(&mut self, hub: &Hub<O>, after_secs: u64) {
         let reason = format!("Ping timeout: {after_secs} seconds");
-        self.farewell(hub, &reason);
+        self.farewell(hub, &Heap, &reason);
         self.quit_reason = Some(reason);
     }
 
     /// The server is shutting down. The caller then stops reading and calls
     /// [`Session::disconnect`].
     pub fn on_server_shutdown(&mut self, hub: &Hub<O>) {
-        self.farewell(hub, "Server shutting down");
+        self.farewell(hub, &Heap, "Server shutting down");
         self.quit_reason = Some("Server shutting down".into());
     }
 
-    fn farewell(&self, hub: &Hub<O>, reason: &str) {
-        let mut buf = LineBuf::new();
+    fn farewell<S: Scratch>(&self, hub: &Hub<O>, sx: &S, reason: &str) {
         let text = format!("Closing Link: {} ({reason})", self.host);
-        let l = line(&mut buf, None, "ERROR", &[], Some(&text));
+        let l = sx.line(None, "ERROR", &[], Some(&text));
         self.send(hub, &l);
     }
 
@@ -251,8 +251,7 @@ impl<O: Outbox> Session<O> {
         let reason = self.quit_reason.take().unwrap_or_else(|| reason.to_owned());
         let rooms = std::mem::take(&mut self.rooms);
         if !rooms.is_empty() {
-            let mut buf = LineBuf::new();
-            let l = line(&mut buf, Some(&self.prefix), "QUIT", &[], Some(&reason));
+            let l = Heap.line(Some(&self.prefix), "QUIT", &[], Some(&reason));
             hub.leave_all(&rooms, self.id, Some(&l));
         }
         if let Some(n) = &self.nick {
@@ -260,20 +259,26 @@ impl<O: Outbox> Session<O> {
         }
     }
 
-    fn cmd_nick(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_nick<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let Some(new) = msg.param(0).filter(|n| !n.is_empty()) else {
-            self.numeric(hub, ERR_NONICKNAMEGIVEN, &[], "No nickname given");
+            self.numeric(hub, sx, ERR_NONICKNAMEGIVEN, &[], "No nickname given");
             return;
         };
         if !valid_nick(new, hub.config().nick_len) {
-            self.numeric(hub, ERR_ERRONEUSNICKNAME, &[new], "Erroneous nickname");
+            self.numeric(hub, sx, ERR_ERRONEUSNICKNAME, &[new], "Erroneous nickname");
             return;
         }
         if self.nick.as_deref() == Some(new) {
             return;
         }
         if let Err(NickInUse) = hub.claim_nick(new, self.id, &self.outbox) {
-            self.numeric(hub, ERR_NICKNAMEINUSE, &[new], "Nickname is already in use");
+            self.numeric(
+                hub,
+                sx,
+                ERR_NICKNAMEINUSE,
+                &[new],
+                "Nickname is already in use",
+            );
             return;
         }
         let new: Arc<str> = Arc::from(new);
@@ -283,23 +288,28 @@ impl<O: Outbox> Session<O> {
                 hub.release_nick(&old, self.id);
             }
             if self.registered {
-                let mut buf = LineBuf::new();
-                let l = line(&mut buf, Some(&self.prefix), "NICK", &[], Some(&new));
+                let l = sx.line(Some(&self.prefix), "NICK", &[], Some(&new));
                 self.send(hub, &l);
                 hub.rename(&self.rooms, self.id, &new, &l);
                 self.set_prefix();
             }
         }
-        self.try_register(hub);
+        self.try_register(hub, sx);
     }
 
-    fn cmd_user(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_user<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         if self.registered || self.user.is_some() {
-            self.numeric(hub, ERR_ALREADYREGISTRED, &[], "You may not reregister");
+            self.numeric(hub, sx, ERR_ALREADYREGISTRED, &[], "You may not reregister");
             return;
         }
         if msg.params().len() < 4 {
-            self.numeric(hub, ERR_NEEDMOREPARAMS, &["USER"], "Not enough parameters");
+            self.numeric(
+                hub,
+                sx,
+                ERR_NEEDMOREPARAMS,
+                &["USER"],
+                "Not enough parameters",
+            );
             return;
         }
         let user: String = msg.params()[0]
@@ -318,7 +328,7 @@ impl<O: Outbox> Session<O> {
         } else {
             user.into()
         });
-        self.try_register(hub);
+        self.try_register(hub, sx);
     }
 
     fn set_prefix(&mut self) {
@@ -331,7 +341,7 @@ impl<O: Outbox> Session<O> {
         .into();
     }
 
-    fn try_register(&mut self, hub: &Hub<O>) {
+    fn try_register<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S) {
         if self.registered || self.nick.is_none() || self.user.is_none() {
             return;
         }
@@ -341,20 +351,26 @@ impl<O: Outbox> Session<O> {
         let s = c.server_name.as_str();
         self.numeric(
             hub,
+            sx,
             RPL_WELCOME,
             &[],
             &format!("Welcome to the {} IRC network {}", c.network, self.prefix),
         );
         self.numeric(
             hub,
+            sx,
             RPL_YOURHOST,
             &[],
             &format!("Your host is {s}, running version {VERSION}"),
         );
-        self.numeric(hub, RPL_CREATED, &[], "This server was created at startup");
-        let mut buf = LineBuf::new();
-        let l = line(
-            &mut buf,
+        self.numeric(
+            hub,
+            sx,
+            RPL_CREATED,
+            &[],
+            "This server was created at startup",
+        );
+        let l = sx.line(
             Some(s),
             RPL_MYINFO,
             &[self.target(), s, VERSION, "i", "n"],
@@ -371,28 +387,25 @@ impl<O: Outbox> Session<O> {
         ];
         let mut middle: Vec<&str> = vec![self.target()];
         middle.extend(tokens.iter().map(String::as_str));
-        let l = line(
-            &mut buf,
+        let l = sx.line(
             Some(s),
             RPL_ISUPPORT,
             &middle,
             Some("are supported by this server"),
         );
         self.send(hub, &l);
-        self.numeric(hub, ERR_NOMOTD, &[], "MOTD File is missing");
+        self.numeric(hub, sx, ERR_NOMOTD, &[], "MOTD File is missing");
     }
 
-    fn cmd_cap(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_cap<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let sub = msg.param(0).unwrap_or("");
         let s = hub.config().server_name.as_str();
-        let mut buf = LineBuf::new();
         let l = if sub.eq_ignore_ascii_case("LS") {
-            line(&mut buf, Some(s), "CAP", &[self.target(), "LS"], Some(""))
+            sx.line(Some(s), "CAP", &[self.target(), "LS"], Some(""))
         } else if sub.eq_ignore_ascii_case("LIST") {
-            line(&mut buf, Some(s), "CAP", &[self.target(), "LIST"], Some(""))
+            sx.line(Some(s), "CAP", &[self.target(), "LIST"], Some(""))
         } else if sub.eq_ignore_ascii_case("REQ") {
-            line(
-                &mut buf,
+            sx.line(
                 Some(s),
                 "CAP",
                 &[self.target(), "NAK"],
@@ -401,26 +414,25 @@ impl<O: Outbox> Session<O> {
         } else if sub.eq_ignore_ascii_case("END") {
             return;
         } else {
-            self.numeric(hub, ERR_INVALIDCAPCMD, &[sub], "Invalid CAP command");
+            self.numeric(hub, sx, ERR_INVALIDCAPCMD, &[sub], "Invalid CAP command");
             return;
         };
         self.send(hub, &l);
     }
 
-    fn cmd_ping(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_ping<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let Some(token) = msg.param(0) else {
-            self.numeric(hub, ERR_NOORIGIN, &[], "No origin specified");
+            self.numeric(hub, sx, ERR_NOORIGIN, &[], "No origin specified");
             return;
         };
         let s = hub.config().server_name.as_str();
-        let mut buf = LineBuf::new();
-        let l = line(&mut buf, Some(s), "PONG", &[s], Some(token));
+        let l = sx.line(Some(s), "PONG", &[s], Some(token));
         self.send(hub, &l);
     }
 
-    fn cmd_quit(&mut self, hub: &Hub<O>, msg: &Message<'_>) -> Flow {
+    fn cmd_quit<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) -> Flow {
         let reason = format!("Quit: {}", msg.param(0).unwrap_or("Client Quit"));
-        self.farewell(hub, &reason);
+        self.farewell(hub, sx, &reason);
         self.quit_reason = Some(reason);
         Flow::Close
     }
@@ -430,16 +442,21 @@ impl<O: Outbox> Session<O> {
         self.rooms.iter().position(|r| r.key() == key.as_ref())
     }
 
-    fn cmd_join(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_join<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let Some(list) = msg.param(0) else {
-            self.numeric(hub, ERR_NEEDMOREPARAMS, &["JOIN"], "Not enough parameters");
+            self.numeric(
+                hub,
+                sx,
+                ERR_NEEDMOREPARAMS,
+                &["JOIN"],
+                "Not enough parameters",
+            );
             return;
         };
         if list == "0" {
             let rooms = std::mem::take(&mut self.rooms);
             for room in rooms {
-                let mut buf = LineBuf::new();
-                let l = line(&mut buf, Some(&self.prefix), "PART", &[room.name()], None);
+                let l = sx.line(Some(&self.prefix), "PART", &[room.name()], None);
                 hub.leave(&room, self.id, Some(&l));
             }
             return;
@@ -449,7 +466,7 @@ impl<O: Outbox> Session<O> {
         };
         for name in list.split(',').filter(|n| !n.is_empty()) {
             if !valid_channel(name, hub.config().channel_len) {
-                self.numeric(hub, ERR_NOSUCHCHANNEL, &[name], "No such channel");
+                self.numeric(hub, sx, ERR_NOSUCHCHANNEL, &[name], "No such channel");
                 continue;
             }
             if self.joined(name).is_some() {
@@ -458,6 +475,7 @@ impl<O: Outbox> Session<O> {
             if self.rooms.len() >= hub.config().max_rooms_per_client {
                 self.numeric(
                     hub,
+                    sx,
                     ERR_TOOMANYCHANNELS,
                     &[name],
                     "You have joined too many channels",
@@ -466,26 +484,37 @@ impl<O: Outbox> Session<O> {
             }
             let prefix = &self.prefix;
             let joined = hub.join(name, self.id, &nick, &self.outbox, |canonical| {
-                let mut buf = LineBuf::new();
-                line(&mut buf, Some(prefix), "JOIN", &[canonical], None)
+                sx.line(Some(prefix), "JOIN", &[canonical], None)
             });
             if let Some(room) = joined {
-                self.send_names(hub, &room);
+                self.send_names(hub, sx, &room);
                 self.rooms.push(room);
             }
         }
     }
 
-    fn send_names(&self, hub: &Hub<O>, room: &Room<O>) {
+    fn send_names<S: Scratch>(&self, hub: &Hub<O>, sx: &S, room: &Room<O>) {
         for l in hub.names_lines(room, self.target()) {
             self.send(hub, &l);
         }
-        self.numeric(hub, RPL_ENDOFNAMES, &[room.name()], "End of /NAMES list");
+        self.numeric(
+            hub,
+            sx,
+            RPL_ENDOFNAMES,
+            &[room.name()],
+            "End of /NAMES list",
+        );
     }
 
-    fn cmd_part(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_part<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let Some(list) = msg.param(0) else {
-            self.numeric(hub, ERR_NEEDMOREPARAMS, &["PART"], "Not enough parameters");
+            self.numeric(
+                hub,
+                sx,
+                ERR_NEEDMOREPARAMS,
+                &["PART"],
+                "Not enough parameters",
+            );
             return;
         };
         let reason = msg.param(1);
@@ -493,24 +522,28 @@ impl<O: Outbox> Session<O> {
             match self.joined(name) {
                 Some(i) => {
                     let room = self.rooms.swap_remove(i);
-                    let mut buf = LineBuf::new();
-                    let l = line(&mut buf, Some(&self.prefix), "PART", &[room.name()], reason);
+                    let l = sx.line(Some(&self.prefix), "PART", &[room.name()], reason);
                     hub.leave(&room, self.id, Some(&l));
                 }
-                None if hub.find_room(name).is_some() => {
-                    self.numeric(hub, ERR_NOTONCHANNEL, &[name], "You're not on that channel")
-                }
-                None => self.numeric(hub, ERR_NOSUCHCHANNEL, &[name], "No such channel"),
+                None if hub.find_room(name).is_some() => self.numeric(
+                    hub,
+                    sx,
+                    ERR_NOTONCHANNEL,
+                    &[name],
+                    "You're not on that channel",
+                ),
+                None => self.numeric(hub, sx, ERR_NOSUCHCHANNEL, &[name], "No such channel"),
             }
         }
     }
 
-    fn cmd_privmsg(&mut self, hub: &Hub<O>, msg: &Message<'_>, kind: &str) {
+    fn cmd_privmsg<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>, kind: &str) {
         let quiet = kind == "NOTICE"; // RFC: never reply to a NOTICE
         let Some(targets) = msg.param(0) else {
             if !quiet {
                 self.numeric(
                     hub,
+                    sx,
                     ERR_NORECIPIENT,
                     &[],
                     &format!("No recipient given ({kind})"),
@@ -520,7 +553,7 @@ impl<O: Outbox> Session<O> {
         };
         let Some(text) = msg.param(1).filter(|t| !t.is_empty()) else {
             if !quiet {
-                self.numeric(hub, ERR_NOTEXTTOSEND, &[], "No text to send");
+                self.numeric(hub, sx, ERR_NOTEXTTOSEND, &[], "No text to send");
             }
             return;
         };
@@ -528,69 +561,69 @@ impl<O: Outbox> Session<O> {
         for (k, target) in targets.split(',').filter(|t| !t.is_empty()).enumerate() {
             if k >= max {
                 if !quiet {
-                    self.numeric(hub, ERR_TOOMANYTARGETS, &[target], "Too many targets");
+                    self.numeric(hub, sx, ERR_TOOMANYTARGETS, &[target], "Too many targets");
                 }
                 break;
             }
-            let mut buf = LineBuf::new();
             if target.starts_with('#') {
                 if let Some(i) = self.joined(target) {
                     let room = &self.rooms[i];
-                    let l = line(
-                        &mut buf,
-                        Some(&self.prefix),
-                        kind,
-                        &[room.name()],
-                        Some(text),
-                    );
+                    let l = sx.line(Some(&self.prefix), kind, &[room.name()], Some(text));
                     hub.broadcast(room, self.id, &l);
                 } else if !quiet {
                     match hub.find_room(target) {
                         Some(_) => self.numeric(
                             hub,
+                            sx,
                             ERR_CANNOTSENDTOCHAN,
                             &[target],
                             "Cannot send to channel",
                         ),
-                        None => self.numeric(hub, ERR_NOSUCHCHANNEL, &[target], "No such channel"),
+                        None => {
+                            self.numeric(hub, sx, ERR_NOSUCHCHANNEL, &[target], "No such channel")
+                        }
                     }
                 }
             } else {
-                let l = line(&mut buf, Some(&self.prefix), kind, &[target], Some(text));
+                let l = sx.line(Some(&self.prefix), kind, &[target], Some(text));
                 if let Err(NoSuchNick) = hub.send_to_nick(target, &l) {
                     if !quiet {
-                        self.numeric(hub, ERR_NOSUCHNICK, &[target], "No such nick/channel");
+                        self.numeric(hub, sx, ERR_NOSUCHNICK, &[target], "No such nick/channel");
                     }
                 }
             }
         }
     }
 
-    fn cmd_names(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_names<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let Some(list) = msg.param(0) else {
-            self.numeric(hub, RPL_ENDOFNAMES, &["*"], "End of /NAMES list");
+            self.numeric(hub, sx, RPL_ENDOFNAMES, &["*"], "End of /NAMES list");
             return;
         };
         for name in list.split(',').filter(|n| !n.is_empty()) {
             match hub.find_room(name) {
-                Some(room) => self.send_names(hub, &room),
-                None => self.numeric(hub, RPL_ENDOFNAMES, &[name], "End of /NAMES list"),
+                Some(room) => self.send_names(hub, sx, &room),
+                None => self.numeric(hub, sx, RPL_ENDOFNAMES, &[name], "End of /NAMES list"),
             }
         }
     }
 
-    fn cmd_mode(&mut self, hub: &Hub<O>, msg: &Message<'_>) {
+    fn cmd_mode<S: Scratch>(&mut self, hub: &Hub<O>, sx: &S, msg: &Message<'_>) {
         let Some(target) = msg.param(0) else {
-            self.numeric(hub, ERR_NEEDMOREPARAMS, &["MODE"], "Not enough parameters");
+            self.numeric(
+                hub,
+                sx,
+                ERR_NEEDMOREPARAMS,
+                &["MODE"],
+                "Not enough parameters",
+            );
             return;
         };
         let s = hub.config().server_name.as_str();
-        let mut buf = LineBuf::new();
         if target.starts_with('#') {
             match hub.find_room(target) {
                 Some(room) if msg.params().len() == 1 => {
-                    let l = line(
-                        &mut buf,
+                    let l = sx.line(
                         Some(s),
                         RPL_CHANNELMODEIS,
                         &[self.target(), room.name(), "+n"],
@@ -599,16 +632,17 @@ impl<O: Outbox> Session<O> {
                     self.send(hub, &l);
                 }
                 Some(_) => {} // mode changes are not supported; ignored
-                None => self.numeric(hub, ERR_NOSUCHCHANNEL, &[target], "No such channel"),
+                None => self.numeric(hub, sx, ERR_NOSUCHCHANNEL, &[target], "No such channel"),
             }
         } else if fold(target) == fold(self.target()) {
             if msg.params().len() == 1 {
-                let l = line(&mut buf, Some(s), RPL_UMODEIS, &[self.target(), "+"], None);
+                let l = sx.line(Some(s), RPL_UMODEIS, &[self.target(), "+"], None);
                 self.send(hub, &l);
             }
         } else {
             self.numeric(
                 hub,
+                sx,
                 ERR_USERSDONTMATCH,
                 &[],
                 "Cant change mode for other users",

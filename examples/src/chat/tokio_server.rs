@@ -38,14 +38,11 @@ use super::config::ChatConfig;
 use super::framing::{Frame, LineFramer};
 use super::hub::Hub;
 use super::idle::{IdleAction, IdleClock};
-use super::outbox::{Line, Outbox, PushError};
+use super::outbox::{Line, Outbox, PushError, WriteBatch};
 use super::session::{Flow, Session};
 use super::stats::ServerStats;
 use crate::server_thread::{self, ServerThread};
 use crate::Shutdown;
-
-/// Lines handed to one `writev`.
-const BATCH: usize = 16;
 
 #[derive(Debug, Default)]
 struct ConnCtl {
@@ -331,8 +328,7 @@ async fn write_loop(
     ctl: Arc<ConnCtl>,
     grace: Duration,
 ) {
-    let mut batch: Vec<Line> = Vec::with_capacity(BATCH);
-    let mut offset = 0; // bytes of batch[0] already written
+    let mut batch = WriteBatch::new();
     loop {
         if batch.is_empty() {
             tokio::select! {
@@ -348,23 +344,13 @@ async fn write_loop(
                 },
             }
         }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(l) => batch.push(l),
-                Err(_) => break,
-            }
-        }
+        batch.fill(|| rx.try_recv().ok());
         let written = {
-            let mut iov = [IoSlice::new(&[]); BATCH];
-            iov[0] = IoSlice::new(&batch[0][offset..]);
-            for (slot, l) in iov[1..].iter_mut().zip(&batch[1..]) {
-                *slot = IoSlice::new(l);
-            }
-            let n = batch.len();
+            let mut iov = [IoSlice::new(&[]); WriteBatch::MAX];
             tokio::select! {
                 biased;
                 _ = ctl.wake_writer.notified() => None,
-                r = wr.write_vectored(&iov[..n]) => Some(r),
+                r = wr.write_vectored(batch.io_slices(&mut iov)) => Some(r),
             }
         };
         match written {
@@ -377,20 +363,7 @@ async fn write_loop(
                 ctl.wake_reader.notify_one();
                 return;
             }
-            Some(Ok(mut n)) => {
-                let mut done = 0;
-                for l in &batch {
-                    let left = l.len() - if done == 0 { offset } else { 0 };
-                    if n < left {
-                        break;
-                    }
-                    n -= left;
-                    done += 1;
-                    offset = 0;
-                }
-                batch.drain(..done);
-                offset += n;
-            }
+            Some(Ok(n)) => batch.advance(n),
         }
     }
     // Aborted (SendQ exceeded): finish the line in flight so the farewell
@@ -401,10 +374,7 @@ async fn write_loop(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let mut tail: Vec<u8> = batch
-        .first()
-        .map(|l| l[offset..].to_vec())
-        .unwrap_or_default();
+    let mut tail = batch.unwritten_tail().to_vec();
     if let Some(f) = farewell {
         tail.extend_from_slice(&f);
     }
