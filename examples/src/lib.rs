@@ -39,6 +39,7 @@ pub mod flags;
 
 mod connect;
 mod histogram;
+mod host;
 mod limits;
 mod procfs;
 mod server_thread;
@@ -47,6 +48,7 @@ mod sys;
 
 pub use connect::{connect_from, SourcePlan};
 pub use histogram::Histogram;
+pub use host::{apply_host_flags, loopback_up, set_sysctl};
 pub use limits::{raise_nofile_limit, raise_nofile_limit_to, NofileLimit};
 pub use procfs::{cpu_time, rss_kib};
 pub use server_thread::ServerThread;

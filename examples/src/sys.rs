@@ -1,11 +1,12 @@
 //! Every raw syscall of this crate, behind safe wrappers.
 //!
-//! Three things need libc directly: the monotonic clock as raw nanoseconds
+//! Four things need libc directly: the monotonic clock as raw nanoseconds
 //! (comparable across processes on one host, which `std::time::Instant`
 //! cannot give), the `RLIMIT_NOFILE` soft limit, and the
 //! `IP_BIND_ADDRESS_NO_PORT` socket option that lets a load generator bind
 //! a source address before `connect` without reserving an ephemeral port at
-//! `bind` time. Nothing else in the crate calls libc.
+//! `bind` time; and, for a bare guest machine, bringing the loopback
+//! interface up. Nothing else in the crate calls libc.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -89,4 +90,50 @@ pub(crate) fn clock_ticks_per_sec() -> u64 {
     } else {
         100
     }
+}
+
+/// Sets `IFF_UP` on the network interface `name` (`SIOCGIFFLAGS`, then
+/// `SIOCSIFFLAGS` when it is down).
+pub(crate) fn interface_up(name: &str) -> io::Result<()> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {name:?}"),
+        ));
+    }
+    // SAFETY: socket has no memory-safety preconditions; the returned
+    // descriptor (if any) is owned below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by `socket` and nothing else owns it.
+    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    // SAFETY: `ifreq` is plain old data (arrays, integers, a union of them
+    // and a pointer that the flag ioctls never read); all zeroes is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: `raw` is an open socket; `req` is a valid, writable `ifreq`
+    // with a NUL-terminated name (zeroed tail) that outlives the call, which
+    // is what SIOCGIFFLAGS reads and writes.
+    let rc = unsafe { libc::ioctl(raw, libc::SIOCGIFFLAGS, &mut req) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS succeeded, so it wrote `ifru_flags`.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(());
+    }
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: as above; SIOCSIFFLAGS only reads `req` during the call.
+    let rc = unsafe { libc::ioctl(raw, libc::SIOCSIFFLAGS, &req) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

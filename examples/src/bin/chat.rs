@@ -22,14 +22,23 @@ const USAGE: &str = "\
 usage: chat [server flags]                 serve until killed
        chat --demo [load flags]            server + load generator, prints a table
        chat --compare [load flags]         the same on pinstack and on tokio, with ratios
-       chat --hold N [--compare]           hold N idle registered clients, print RSS per client
+       chat --hold N [--compare] [--connect-timeout D (300s)]
+                     [--ping-interval D (server's, 120s)] [load flags]
+                                           hold N idle registered clients, print RSS per client
+
+host setup (as root, e.g. in a bare VM; before any mode):
+            --sysctl NAME=VALUE (repeatable) --loopback-up
 
 load flags: --clients N (10000) --rooms R (100) --rate MSGS_PER_S (1000)
             --duration D (10s) --workers N (2, server workers)
 server flags: see `chat_tokio --help` (same flags)";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = pinstack_examples::apply_host_flags("chat", &mut args) {
+        eprintln!("chat: host setup failed: {e}");
+        std::process::exit(1);
+    }
     match args.first().map(String::as_str) {
         Some("--serve") => serve_child(&args[1..]),
         Some("--demo") => demo(&args[1..], false),
@@ -144,7 +153,11 @@ fn parse_demo(args: &[String]) -> Demo {
 }
 
 /// Starts `chat --serve TWIN` and returns it with its address.
-fn start_server(twin: &str, workers: usize) -> std::io::Result<(Child, SocketAddr)> {
+fn start_server(
+    twin: &str,
+    workers: usize,
+    extra: &[String],
+) -> std::io::Result<(Child, SocketAddr)> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args([
@@ -156,6 +169,7 @@ fn start_server(twin: &str, workers: usize) -> std::io::Result<(Child, SocketAdd
             &workers.to_string(),
         ])
         .args(["--max-clients", "200000", "--sendq", "1024"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
@@ -176,15 +190,16 @@ fn start_server(twin: &str, workers: usize) -> std::io::Result<(Child, SocketAdd
 }
 
 fn run_load(twin: &str, d: &Demo) -> std::io::Result<LoadReport> {
-    run_load_with(twin, d, |_| {})
+    run_load_with(twin, d, &[], |_| {})
 }
 
 fn run_load_with(
     twin: &str,
     d: &Demo,
+    server_flags: &[String],
     tweak: impl FnOnce(&mut LoadConfig),
 ) -> std::io::Result<LoadReport> {
-    let (mut child, addr) = start_server(twin, d.workers)?;
+    let (mut child, addr) = start_server(twin, d.workers, server_flags)?;
     let mut cfg = LoadConfig::new(addr);
     cfg.clients = d.clients;
     cfg.rooms = d.rooms;
@@ -319,7 +334,26 @@ fn hold(args: &[String]) {
         )
     });
     let compare = rest.iter().any(|a| a == "--compare");
-    let rest: Vec<String> = rest.iter().filter(|a| *a != "--compare").cloned().collect();
+    let mut rest: Vec<String> = rest.iter().filter(|a| *a != "--compare").cloned().collect();
+    let mut take_duration = |name: &str| {
+        let k = rest.iter().position(|a| a == name)?;
+        let v = rest.get(k + 1).cloned().unwrap_or_default();
+        rest.drain(k..(k + 2).min(rest.len()));
+        if pinstack_examples::flags::parse_duration(&v).is_none() {
+            exit_with(
+                &pinstack_examples::flags::FlagError::Invalid(format!("{name} {v:?}: e.g. 300s")),
+                USAGE,
+            );
+        }
+        Some(v)
+    };
+    let connect_timeout = take_duration("--connect-timeout")
+        .and_then(|v| pinstack_examples::flags::parse_duration(&v))
+        .unwrap_or(Duration::from_secs(300));
+    // Passed on to both servers: how long a client may idle before a PING.
+    let server_flags: Vec<String> = take_duration("--ping-interval")
+        .map(|v| vec!["--ping-interval".into(), v])
+        .unwrap_or_default();
     let mut d = parse_demo(&rest);
     d.clients = n;
     d.duration = Duration::ZERO;
@@ -334,9 +368,9 @@ fn hold(args: &[String]) {
     };
     let mut reports = Vec::new();
     for twin in twins {
-        let r = run_load_with(twin, &d, |cfg| {
+        let r = run_load_with(twin, &d, &server_flags, |cfg| {
             cfg.hold = Duration::from_secs(5);
-            cfg.connect_timeout = Duration::from_secs(300);
+            cfg.connect_timeout = connect_timeout;
         });
         match r {
             Ok(r) => reports.push((*twin, r)),
@@ -355,6 +389,27 @@ fn hold(args: &[String]) {
             r.rss_kib_per_client
                 .map_or_else(|| "na".into(), |v| format!("{v:.2}"))
         );
+    }
+    if let [(_, p), (_, t)] = &reports[..] {
+        let ratio = |a: f64, b: f64| {
+            if b == 0.0 {
+                "na".to_string()
+            } else {
+                format!("{:.2}", a / b)
+            }
+        };
+        println!(
+            "workload=chat_hold metric=clients_held n={n} pinstack={} tokio={} ratio={} better=higher",
+            p.held,
+            t.held,
+            ratio(p.held as f64, t.held as f64)
+        );
+        if let (Some(a), Some(b)) = (p.rss_kib_per_client, t.rss_kib_per_client) {
+            println!(
+                "workload=chat_hold metric=rss_kib_per_client n={n} pinstack={a:.2} tokio={b:.2} ratio={}",
+                ratio(a, b)
+            );
+        }
     }
     if reports.iter().any(|(_, r)| r.held < n) {
         std::process::exit(1);

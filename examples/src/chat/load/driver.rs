@@ -82,11 +82,23 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
     }
     drop(ctl_rx);
     // Every client either joins or fails by the deadline (its own timeout).
+    // Slow connects (big C, an emulated machine) say how far they got.
     let settle = connect_deadline + Duration::from_secs(1);
+    let mut next_progress = t0 + Duration::from_secs(30);
     loop {
         let done = shared.joined.load(Ordering::Acquire) + shared.failed.load(Ordering::Acquire);
         if done >= cfg.clients || Instant::now() > settle {
             break;
+        }
+        if Instant::now() >= next_progress {
+            next_progress += Duration::from_secs(30);
+            eprintln!(
+                "chat load: {} of {} clients joined, {} failed, after {:.0} s",
+                shared.joined.load(Ordering::Acquire),
+                cfg.clients,
+                shared.failed.load(Ordering::Acquire),
+                t0.elapsed().as_secs_f64()
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
