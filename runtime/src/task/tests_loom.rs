@@ -27,7 +27,7 @@
 //!   is queued after completion.
 //!
 //! A task runs only on its home worker, so "never run concurrently" reduces
-//! to "never queued twice" here; the worker's `start_running` also
+//! to "never queued twice" here; `start_running` (first run only) also
 //! debug-asserts it found `SCHEDULED` and not `RUNNING`.
 
 use super::state::{AfterPark, State, Unpark, COMPLETE, NOTIFIED, RUNNING, SCHEDULED};
@@ -123,11 +123,15 @@ fn worker(
             1 => {}
             n => panic!("task queued {n} times"),
         }
-        sim.state.start_running();
+        // `run_task`: a started task comes out of the queue with RUNNING
+        // already set (yielded, re-queued, or set by its unparker).
+        if !sim.state.is_running_here() {
+            sim.state.start_running();
+        }
         runs += 1;
         if yields > 0 {
+            // `yield_now`: stays RUNNING, queued behind others.
             yields -= 1;
-            sim.state.after_yield();
             sim.push();
             continue;
         }
