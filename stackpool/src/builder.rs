@@ -141,8 +141,9 @@ impl PoolBuilder {
     }
 
     /// Resident bytes a released stack of any class may keep (rounded up to
-    /// pages); its deeper pages are given back with `MADV_DONTNEED` at
-    /// release. Classes at or below the target never pay that syscall.
+    /// pages, plus the slot's one color page); its deeper pages are given
+    /// back with `MADV_DONTNEED` at release. Classes at or below the target
+    /// never pay that syscall.
     /// Default 64 KiB.
     pub fn resident_target_bytes(mut self, bytes: usize) -> Self {
         self.resident_target = [bytes; SizeClass::COUNT];
@@ -228,8 +229,12 @@ impl PoolBuilder {
         };
         let page = sys::page_size();
         let mut resident_target = self.resident_target;
+        // Plus the color page every slot has above its class size (see
+        // `class::usable_for`): without it a class exactly at the target
+        // (the runtime's default 64 KiB stacks) would pay an `madvise`, and
+        // its TLB shootdown, on every release.
         for t in &mut resident_target {
-            *t = t.saturating_add(page - 1) & !(page - 1);
+            *t = (t.saturating_add(page - 1) & !(page - 1)).saturating_add(page);
         }
         Ok(Config {
             max_stacks: self.max_stacks,
@@ -306,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn resident_targets_are_rounded_up_to_pages_and_budget_is_seven_eighths() {
+    fn resident_targets_are_rounded_up_to_pages_plus_color_and_budget_is_seven_eighths() {
         let cfg = PoolBuilder::new()
             .resident_target_bytes(1)
             .resident_target_for(SizeClass::MAX, 10_000)
@@ -315,10 +320,11 @@ mod tests {
             .into_config()
             .unwrap();
         let page = sys::page_size();
-        assert_eq!(cfg.resident_target[0], page);
+        // Rounded up to pages, plus the color page.
+        assert_eq!(cfg.resident_target[0], 2 * page);
         assert_eq!(
             cfg.resident_target[SizeClass::MAX.index()],
-            10_000_usize.div_ceil(page) * page
+            10_000_usize.div_ceil(page) * page + page
         );
         assert_eq!(cfg.map_budget, 700);
         assert_eq!(cfg.guard, GuardMode::Mprotect);
