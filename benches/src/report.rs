@@ -114,8 +114,12 @@ impl Figure {
         }
     }
 
-    /// `pinstack / other` (infinite or NaN when `other` is 0).
+    /// `pinstack / other`: 1 when both are 0 (e.g. `lost=0` on both
+    /// sides: equal, not undefined), infinite when only `other` is 0.
     pub fn ratio(&self) -> f64 {
+        if self.pinstack == 0.0 && self.other == 0.0 {
+            return 1.0;
+        }
         self.pinstack / self.other
     }
 }
@@ -237,6 +241,15 @@ mod tests {
             h.to_string(),
             "workload=echo metric=rps n=1000 pinstack=51234.6 tokio=48000.0 ratio=1.07 better=higher"
         );
+    }
+
+    #[test]
+    fn both_zero_is_a_ratio_of_one_and_zero_other_is_infinite() {
+        let both = Figure::lower("chat", "lost", 10, 0.0, "tokio", 0.0);
+        assert_eq!(both.ratio(), 1.0);
+        assert!(both.to_string().ends_with("ratio=1.00"), "{both}");
+        let one = Figure::lower("chat", "lost", 10, 3.0, "tokio", 0.0);
+        assert!(one.ratio().is_infinite());
     }
 
     #[test]

@@ -191,7 +191,25 @@ fn metrics_off_counts_nothing_on_the_workers() {
         .build()
         .unwrap();
     rt.block_on(|| {
-        let h = pinstack::spawn(|| std::thread::sleep(Duration::from_millis(30)));
+        // The hog runs without suspending until the monitor has counted it
+        // (bounded at 60 s), so a loaded machine that delays the monitor
+        // thread cannot make this fail.
+        let h = pinstack::spawn(|| {
+            let handle = pinstack::Handle::current();
+            let long_runs = || {
+                handle
+                    .metrics()
+                    .workers
+                    .iter()
+                    .map(|w| w.long_runs)
+                    .sum::<u64>()
+            };
+            let give_up = std::time::Instant::now() + Duration::from_secs(60);
+            std::thread::sleep(Duration::from_millis(30));
+            while long_runs() == 0 && std::time::Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
         pinstack::yield_now();
         h.join().unwrap();
     });
