@@ -331,3 +331,51 @@ fn udp_round_trip_and_timeout() {
         );
     });
 }
+
+#[test]
+fn a_task_woken_by_io_runs_before_the_backlog() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let rt = rt(1);
+    let (ran_at, total) = rt.block_on(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, _) = l.accept().unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let t = ticks.clone();
+        let reader = pinstack::spawn(move || {
+            let mut b = [0u8; 8];
+            server.read(&mut b).unwrap();
+            t.load(SeqCst)
+        });
+        for _ in 0..3 {
+            pinstack::yield_now(); // the reader starts and parks on its socket
+        }
+        // 200 tasks queued ahead of the reader when its data arrives.
+        let busy: Vec<_> = (0..200)
+            .map(|_| {
+                let t = ticks.clone();
+                pinstack::spawn(move || {
+                    for _ in 0..10 {
+                        t.fetch_add(1, SeqCst);
+                        pinstack::yield_now();
+                    }
+                })
+            })
+            .collect();
+        (&client).write_all(b"x").unwrap();
+        let at = reader.join().unwrap();
+        for b in busy {
+            b.join().unwrap();
+        }
+        (at, ticks.load(SeqCst))
+    });
+    assert_eq!(total, 2000);
+    // The next I/O poll (one maintenance interval, 61 ticks) puts the reader
+    // in front of the queued tasks; at the back it waits for every started
+    // one of them (measured: 254 ticks, unstarted tasks taking 8 of every 9).
+    assert!(
+        ran_at < 150,
+        "the reader ran after {ran_at} of {total} ticks"
+    );
+}

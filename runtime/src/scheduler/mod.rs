@@ -73,6 +73,10 @@ pub(crate) const MAX_LIFO_STREAK: u32 = 16;
 pub(crate) const MAX_LOCAL_STREAK: u32 = 8;
 /// Run-queue ticks between maintenance passes (timers, I/O, injector).
 pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
+/// Tasks woken by one I/O poll that go to the front of the ready queue;
+/// the rest go to the back. Under half of [`MAINTENANCE_INTERVAL`], so a
+/// flood of readiness leaves most of every interval to the rest of the queue.
+pub(crate) const MAX_IO_FIRST: usize = 24;
 
 /// The part of a worker other threads may touch.
 pub(crate) struct WorkerHandle {

@@ -6,6 +6,7 @@
 //!                                     take a batch from the injector
 //!   next task: LIFO slot (bounded streak) -> inbox -> local (bounded
 //!              streak) -> ready -> injector -> steal -> sleep
+//!   tasks woken by an I/O poll: front of `ready` (at most MAX_IO_FIRST)
 //!   resume it; on return:
 //!     Yield  -> back of `ready` (the task stays RUNNING: no state RMW)
 //!     Park   -> idle, or back of `ready` if unparked meanwhile (stays
@@ -20,8 +21,8 @@
 
 use super::context::{self, Context};
 use super::{
-    Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_LIFO_STREAK, MAX_LOCAL_STREAK, SPIN_ROUNDS,
-    STEAL_MIN,
+    Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_IO_FIRST, MAX_LIFO_STREAK, MAX_LOCAL_STREAK,
+    SPIN_ROUNDS, STEAL_MIN,
 };
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
@@ -208,7 +209,18 @@ fn poll_io(cx: &Context, core: &mut Core, timeout: Option<Duration>) {
             unsafe { crate::net::source::dispatch(ev) };
         }
     }
-    ready.extend(cx.deferred.borrow_mut().drain(..));
+    // Tasks woken by I/O run before the backlog, up to MAX_IO_FIRST of
+    // them: a reader woken here would otherwise wait behind every task
+    // queued since the last pass, and a started task cannot move to an idle
+    // worker (measured in the chat server: send-to-broadcast p50 30-90 ms
+    // with the woken readers at the back, 5-9 ms in front, as on tokio).
+    let mut woken = cx.deferred.borrow_mut();
+    let first = woken.len().min(MAX_IO_FIRST);
+    ready.extend(woken.drain(first..));
+    for t in woken.drain(..).rev() {
+        ready.push_front(t);
+    }
+    drop(woken);
     cx.handle.drain_releases();
 }
 
