@@ -3,25 +3,30 @@
 //!
 //! # Layout and size
 //!
-//! One `Arc<Chan<T>>` per channel: the `Arc` counts, a futex mutex and
-//! [`State`], about 140 bytes on 64-bit with nothing allocated behind it
-//! until the first message (the ring buffer grows on demand, keeps its
-//! capacity while in use, and shrinks after a burst). A million idle
-//! channels therefore cost a million small allocations, nothing more.
+//! One `Arc<Chan<T>>` per channel: the `Arc` counts, a futex mutex,
+//! [`State`] and the receiver's hand-off slot ([`Handoff`]), under 200
+//! bytes on 64-bit with nothing allocated behind it until the first
+//! message (the ring buffer grows on demand, keeps its capacity while in
+//! use, and shrinks after a burst). A million idle channels therefore cost
+//! a million small allocations, nothing more.
 //!
 //! # Who touches what
 //!
-//! Every field is behind `Chan::state`; the lock is held only for a few
-//! field updates, never across a park and never while user code (a `T`'s
-//! `Drop`) runs: values leaving the channel are dropped after unlocking.
+//! Every field of [`State`] is behind `Chan::state`; the lock is held only
+//! for a few field updates, never across a park and never while user code
+//! (a `T`'s `Drop`) runs: values leaving the channel are dropped after
+//! unlocking. The hand-off slot `Chan::rx` has its own lock-free protocol
+//! (`handoff.rs`).
 //!
 //! * `queue`: pushed by senders, popped by the receiver; never longer than
-//!   `capacity` (a rendezvous channel's queue holds a value only once a
-//!   parked receiver has been promised it).
-//! * `rx_waiter`: set by the receiver right before it parks, *taken* (not
-//!   cloned) by whichever sender pushes next or by the last sender to drop.
-//!   There is one receiver and `Receiver` is `!Sync`, so at most one recv
-//!   runs at a time and the slot is always its own.
+//!   `capacity` (a rendezvous channel never queues: its values go from a
+//!   sender to a parked receive directly, or wait with their parked sender).
+//! * `rx` (the hand-off slot): a receive that finds nothing registers there
+//!   under the lock before it parks; the sender that next finds the
+//!   registration (one CAS, taken before or under the lock) hands the value
+//!   straight into the slot and wakes it. The woken receive takes the value
+//!   without locking. There is one receiver and `Receiver` is `!Sync`, so
+//!   at most one receive runs at a time and the slot is always its own.
 //! * `tx_waiters`: senders parked on a full channel, FIFO, **each with its
 //!   message in its slot** (as Go's channels keep a blocked sender's value
 //!   in its `sudog`). Invariant: while a sender is parked, the queue is full
@@ -30,25 +35,32 @@
 //! # Transitions
 //!
 //! ```text
-//!   send, room and nobody parked ahead:  push ─► take rx_waiter ─► unlock ─► unpark it
-//!   send, rendezvous, receiver parked:   the same (the parked receiver is committed
-//!                                         to take it: it re-checks the queue first)
+//!   send, a receive registered:          claim it (CAS) ─► value into the slot ─► unpark
+//!                                         (no lock; the queue is empty then)
+//!   send, room and nobody parked ahead:  lock ─► push ─► unlock (nobody to wake: a
+//!                                         registered receive would have been claimed)
 //!   send, otherwise:                     park in tx_waiters holding the message
 //!   recv pops from the queue:            room freed ─► move the front parked sender's
 //!                                         message into the queue, notify it DELIVERED
 //!   recv finds the queue empty:          take the front parked sender's message
 //!                                         directly (rendezvous), notify it DELIVERED
-//!   last Sender dropped:                 take rx_waiter ─► unpark (sees Disconnected)
+//!   recv finds nothing:                  register in the slot ─► unlock ─► park until
+//!                                         handed a value (no relock), released, or timed out
+//!   last Sender dropped:                 claim the registration, release it empty ─►
+//!                                         unpark (the receive relocks, sees Disconnected)
 //!   Receiver dropped:                    notify every parked sender CLOSED (each takes
 //!                                         its message back), drain the queue, drop
 //!                                         the drained values after unlocking
 //! ```
 //!
-//! A receive therefore never waits for a woken sender to run (no convoy),
-//! parked senders are served in arrival order, a wake is issued only when
-//! someone registered, and an unparker is cloned only when its owner is
-//! about to park.
+//! A value handed over counts as received: a bounded channel of capacity
+//! `c` whose receive was parked holds that value plus up to `c` queued
+//! ones, as Go's channels do. A receive therefore never waits for a woken
+//! sender to run (no convoy), parked senders are served in arrival order, a
+//! wake is issued only when someone registered, and an unparker is cloned
+//! only when its owner is about to park.
 
+use super::handoff::{Handoff, Waited};
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::park::{self, Unparker};
 use crate::sync::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
@@ -71,6 +83,8 @@ const SHRINK_TO: usize = 16;
 #[derive(Debug)]
 pub(super) struct Chan<T> {
     state: Mutex<State<T>>,
+    /// Where a parked receive waits to be handed a value (`handoff.rs`).
+    rx: Handoff<T>,
 }
 
 #[derive(Debug)]
@@ -80,29 +94,16 @@ struct State<T> {
     capacity: usize,
     senders: usize,
     rx_alive: bool,
-    rx_waiter: Option<Unparker>,
     tx_waiters: WaitList<Option<T>>,
 }
 
 impl<T> State<T> {
-    /// Whether a newly arriving sender may push now: nobody parked ahead of
-    /// it and room left; for a rendezvous channel, a receiver parked and
-    /// not yet promised a value.
+    /// Whether a newly arriving sender that found no receive to hand its
+    /// value to may queue it now: nobody parked ahead of it and room left
+    /// (never, for a rendezvous channel).
     #[inline]
     fn may_push(&self) -> bool {
-        self.tx_waiters.is_empty()
-            && if self.capacity == 0 {
-                self.rx_waiter.is_some() && self.queue.is_empty()
-            } else {
-                self.queue.len() < self.capacity
-            }
-    }
-
-    /// Pushes and takes the receiver's unparker, if it is parked.
-    #[inline]
-    fn push(&mut self, value: T) -> Option<Unparker> {
-        self.queue.push_back(value);
-        self.rx_waiter.take()
+        self.tx_waiters.is_empty() && self.queue.len() < self.capacity
     }
 
     /// Takes the next message, from the queue or else from the front
@@ -121,6 +122,7 @@ impl<T> State<T> {
                 }
                 Some((value, sender))
             }
+            None if self.tx_waiters.is_empty() => None,
             // Every queued sender's slot holds its message until it is
             // taken here or handed back on close, so the inner `None`
             // cannot occur.
@@ -155,9 +157,9 @@ impl<T> Chan<T> {
                 capacity,
                 senders: 1,
                 rx_alive: true,
-                rx_waiter: None,
                 tx_waiters: WaitList::new(),
             }),
+            rx: Handoff::new(),
         }
     }
 
@@ -169,7 +171,8 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Values currently queued (not counting parked senders' messages).
+    /// Values currently queued (not counting parked senders' messages, nor
+    /// one handed to a parked receive).
     pub(super) fn len(&self) -> usize {
         lock(&self.state).queue.len()
     }
@@ -195,8 +198,10 @@ impl<T> Chan<T> {
     pub(super) fn drop_sender(&self) {
         let mut st = lock(&self.state);
         st.senders -= 1;
+        // Under the lock: a receive registers only under it, having seen
+        // senders left, so it is either registered now or will see none.
         let rx = if st.senders == 0 {
-            st.rx_waiter.take()
+            self.rx.claim().and_then(|c| self.rx.release(c))
         } else {
             None
         };
@@ -209,39 +214,57 @@ impl<T> Chan<T> {
     /// Sends without waiting. A rendezvous channel accepts the value only
     /// if the receiver is parked in a receive right now.
     pub(super) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        if let Some(claim) = self.rx.claim() {
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
         let mut st = lock(&self.state);
         if !st.rx_alive {
             return Err(TrySendError::Disconnected(value));
         }
+        if let Some(claim) = self.rx.claim() {
+            drop(st);
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
         if !st.may_push() {
             return Err(TrySendError::Full(value));
         }
-        let rx = st.push(value);
-        drop(st);
-        if let Some(rx) = rx {
-            rx.unpark();
-        }
+        st.queue.push_back(value);
         Ok(())
     }
 
     /// Sends, parking while the channel is full (for a rendezvous channel:
     /// until a receiver takes the value), at most until `deadline`.
+    ///
+    /// A receive parked on the channel is handed the value directly, with
+    /// no lock taken (`handoff.rs`).
     #[inline]
     pub(super) fn send(
         &self,
         value: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        if let Some(claim) = self.rx.claim() {
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
+        self.send_locked(value, deadline)
+    }
+
+    fn send_locked(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut st = lock(&self.state);
         if !st.rx_alive {
             return Err(SendTimeoutError::Disconnected(value));
         }
-        if st.may_push() {
-            let rx = st.push(value);
+        // The receive may have registered since the lock-free look.
+        if let Some(claim) = self.rx.claim() {
             drop(st);
-            if let Some(rx) = rx {
-                rx.unpark();
-            }
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
+        if st.may_push() {
+            st.queue.push_back(value);
             return Ok(());
         }
         self.send_parked(st, value, deadline)
@@ -285,6 +308,9 @@ impl<T> Chan<T> {
 
     /// Receives without waiting.
     pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
+        if let Some(value) = self.rx.take_leftover() {
+            return Ok(value);
+        }
         let mut st = lock(&self.state);
         match st.pop() {
             Some((value, sender)) => {
@@ -301,54 +327,42 @@ impl<T> Chan<T> {
 
     /// Receives, parking while the channel is empty, at most until
     /// `deadline`.
+    ///
+    /// A receive that parks registers in the hand-off slot under the lock,
+    /// and the sender that finds it there hands it the value: the receive
+    /// takes no lock when it wakes.
     #[inline]
     pub(super) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let mut st = lock(&self.state);
-        if let Some((value, sender)) = st.pop() {
-            drop(st);
-            if let Some(sender) = sender {
-                sender.unpark();
-            }
+        if let Some(value) = self.rx.take_leftover() {
             return Ok(value);
         }
-        self.recv_parked(st, deadline)
-    }
-
-    fn recv_parked<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State<T>>,
-        deadline: Option<Instant>,
-    ) -> Result<T, RecvTimeoutError> {
-        let guard = RecvWaitGuard { chan: self };
-        let mut registered = false;
+        let mut st = lock(&self.state);
         loop {
-            let outcome = match st.pop() {
-                Some((value, sender)) => Some((Ok(value), sender)),
-                None if st.senders == 0 => Some((Err(RecvTimeoutError::Disconnected), None)),
-                None if expired(deadline) => Some((Err(RecvTimeoutError::Timeout), None)),
-                None => None,
-            };
-            if let Some((result, sender)) = outcome {
-                // A sender that pushed took our unparker; only a spurious
-                // wake or an error leaves it here.
-                let stale = st.rx_waiter.take();
+            if let Some((value, sender)) = st.pop() {
                 drop(st);
-                std::mem::forget(guard);
                 if let Some(sender) = sender {
                     sender.unpark();
                 }
-                drop(stale);
-                return result;
+                return Ok(value);
             }
-            if !registered || st.rx_waiter.is_none() {
-                // On the first pass replace, don't keep, what is there: the
-                // slot is this receive's alone.
-                st.rx_waiter = Some(park::current());
-                registered = true;
+            if st.senders == 0 {
+                return Err(RecvTimeoutError::Disconnected);
             }
+            if expired(deadline) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            // Queue empty, nobody parked, senders left: handoff.rs rule 4.
+            self.rx.register();
             drop(st);
-            wait::park_until(deadline);
-            st = lock(&self.state);
+            let guard = RecvWaitGuard { chan: self };
+            let waited = self.rx.wait(deadline);
+            std::mem::forget(guard);
+            match waited {
+                Waited::Value(value) => return Ok(value),
+                // The queue stays empty while registered (rule 4).
+                Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
+                Waited::Released => st = lock(&self.state),
+            }
         }
     }
 
@@ -358,14 +372,14 @@ impl<T> Chan<T> {
     pub(super) fn close_receiver(&self) {
         let mut st = lock(&self.state);
         st.rx_alive = false;
-        let stale = st.rx_waiter.take();
         let drained = std::mem::take(&mut st.queue);
         let mut wakes = WakeSet::new();
         st.tx_waiters.notify_all(CLOSED, &mut wakes);
         drop(st);
         wakes.wake_all();
-        drop(stale);
         drop(drained);
+        // A value handed to an unwound receive (handoff.rs rule 5).
+        drop(self.rx.take_leftover());
     }
 }
 
@@ -378,7 +392,7 @@ impl<T> Chan<T> {
 
     /// Whether the receiver has registered to be woken (test probe).
     pub(super) fn receiver_registered(&self) -> bool {
-        lock(&self.state).rx_waiter.is_some()
+        self.rx.is_waiting()
     }
 
     /// Allocated buffer slots (test probe).
@@ -387,16 +401,16 @@ impl<T> Chan<T> {
     }
 }
 
-/// Undoes the receiver's registration if its wait is unwound (the
-/// coroutine was cancelled while parked).
+/// Withdraws the receiver's registration if its wait is unwound (the
+/// coroutine was cancelled while parked). A value already handed over
+/// stays in the slot for the next receive (handoff.rs rule 5).
 struct RecvWaitGuard<'a, T> {
     chan: &'a Chan<T>,
 }
 
 impl<T> Drop for RecvWaitGuard<'_, T> {
     fn drop(&mut self) {
-        let stale = lock(&self.chan.state).rx_waiter.take();
-        drop(stale);
+        let _ = self.chan.rx.withdraw();
     }
 }
 

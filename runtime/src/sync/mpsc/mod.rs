@@ -52,6 +52,7 @@
 //! ```
 
 mod chan;
+mod handoff;
 
 use crate::loom::sync::Arc;
 pub use crate::sync::error::{
