@@ -254,8 +254,9 @@ mod tests_loom {
     fn loom_handoff_deadline_passing_races_a_claim() {
         loom::model(|| {
             let h = Arc::new(Handoff::new());
-            h.register();
+            // The sender may look before the receive registers, too.
             let t = spawn_sender(&h, 7);
+            h.register();
             // The deadline has passed when the wait looks at it.
             let got = match h.wait(Some(Instant::now())) {
                 Waited::Value(v) => Some(v),
@@ -275,8 +276,8 @@ mod tests_loom {
     fn loom_handoff_unwound_receive_leaves_the_value_for_the_next() {
         loom::model(|| {
             let h = Arc::new(Handoff::new());
-            h.register();
             let t = spawn_sender(&h, 9);
+            h.register();
             // The receive is unwound: its guard withdraws. If a sender won
             // first, the next receive finds the value, even mid-delivery.
             let withdrew = h.withdraw();
