@@ -22,11 +22,15 @@
 //!   `capacity` (a rendezvous channel never queues: its values go from a
 //!   sender to a parked receive directly, or wait with their parked sender).
 //! * `rx` (the hand-off slot): a receive that finds nothing registers there
-//!   under the lock before it parks; the sender that next finds the
-//!   registration (one CAS, taken before or under the lock) hands the value
-//!   straight into the slot and wakes it. The woken receive takes the value
-//!   without locking. There is one receiver and `Receiver` is `!Sync`, so
-//!   at most one receive runs at a time and the slot is always its own.
+//!   before it parks: without the lock if nothing was queued since the
+//!   channel was last seen empty (its `READY` bit is clear), else under
+//!   the lock. The sender that next finds the registration (one CAS, taken
+//!   before or under the lock) hands the value straight into the slot and
+//!   wakes it; the woken receive takes it without locking. A sender that
+//!   queues a value under the lock sets `READY` in the same word, and
+//!   serves a receive that registered meanwhile itself (`handoff.rs` rule
+//!   4). There is one receiver and `Receiver` is `!Sync`, so at most one
+//!   receive runs at a time and the slot is always its own.
 //! * `tx_waiters`: senders parked on a full channel, FIFO, **each with its
 //!   message in its slot** (as Go's channels keep a blocked sender's value
 //!   in its `sudog`). Invariant: while a sender is parked, the queue is full
@@ -37,17 +41,20 @@
 //! ```text
 //!   send, a receive registered:          claim it (CAS) ─► value into the slot ─► unpark
 //!                                         (no lock; the queue is empty then)
-//!   send, room and nobody parked ahead:  lock ─► push ─► unlock (nobody to wake: a
-//!                                         registered receive would have been claimed)
+//!   send, room and nobody parked ahead:  lock ─► push ─► set READY (first push only;
+//!                                         a receive that registered meanwhile is
+//!                                         claimed and handed the front value) ─► unlock
 //!   send, otherwise:                     park in tx_waiters holding the message
 //!   recv pops from the queue:            room freed ─► move the front parked sender's
 //!                                         message into the queue, notify it DELIVERED
 //!   recv finds the queue empty:          take the front parked sender's message
 //!                                         directly (rendezvous), notify it DELIVERED
-//!   recv finds nothing:                  register in the slot ─► unlock ─► park until
-//!                                         handed a value (no relock), released, or timed out
-//!   last Sender dropped:                 claim the registration, release it empty ─►
-//!                                         unpark (the receive relocks, sees Disconnected)
+//!   recv, READY clear:                   register in the slot with one CAS, no lock ─►
+//!                                         park until handed a value, released, or timed out
+//!   recv finds nothing under the lock:   register (clears READY) ─► unlock ─► park as above
+//!   last Sender dropped:                 set READY; claim a registration, release it
+//!                                         empty ─► unpark (the receive relocks, sees
+//!                                         Disconnected)
 //!   Receiver dropped:                    notify every parked sender CLOSED (each takes
 //!                                         its message back), drain the queue, drop
 //!                                         the drained values after unlocking
@@ -198,10 +205,11 @@ impl<T> Chan<T> {
     pub(super) fn drop_sender(&self) {
         let mut st = lock(&self.state);
         st.senders -= 1;
-        // Under the lock: a receive registers only under it, having seen
-        // senders left, so it is either registered now or will see none.
+        // A receive registered without the lock is claimed here, released
+        // empty and woken; one that registers later sees READY and looks
+        // under the lock (handoff.rs rule 4).
         let rx = if st.senders == 0 {
-            self.rx.claim().and_then(|c| self.rx.release(c))
+            self.rx.mark_ready().and_then(|c| self.rx.release(c))
         } else {
             None
         };
@@ -231,7 +239,32 @@ impl<T> Chan<T> {
             return Err(TrySendError::Full(value));
         }
         st.queue.push_back(value);
+        self.pushed(st);
         Ok(())
+    }
+
+    /// A value was queued: mark the channel ready for the receive, and
+    /// serve a receive that registered without the lock meanwhile
+    /// (handoff.rs rule 4).
+    #[inline]
+    fn pushed(&self, mut st: MutexGuard<'_, State<T>>) {
+        if let Some(claim) = self.rx.mark_ready() {
+            self.serve(&mut st, claim);
+        }
+    }
+
+    /// Hands the next value of the channel to the receive whose
+    /// registration `mark_ready` claimed, after a push or a parked send.
+    #[cold]
+    fn serve(&self, st: &mut MutexGuard<'_, State<T>>, claim: super::handoff::Claim) {
+        // The caller has just queued a value or parked a sender with one.
+        let (value, sender) = st
+            .pop()
+            .expect("a value was just made available under the lock");
+        self.rx.deliver(claim, value);
+        if let Some(sender) = sender {
+            sender.unpark();
+        }
     }
 
     /// Sends, parking while the channel is full (for a rendezvous channel:
@@ -265,6 +298,7 @@ impl<T> Chan<T> {
         }
         if st.may_push() {
             st.queue.push_back(value);
+            self.pushed(st);
             return Ok(());
         }
         self.send_parked(st, value, deadline)
@@ -285,6 +319,11 @@ impl<T> Chan<T> {
             .tx_waiters
             .push_back_with(park::current(), 0, Some(value));
         let guard = SendWaitGuard { chan: self, key };
+        if let Some(claim) = self.rx.mark_ready() {
+            // Maybe our own message: then our slot is notified DELIVERED
+            // and the loop below returns at once.
+            self.serve(&mut st, claim);
+        }
         loop {
             drop(st);
             wait::park_until(deadline);
@@ -336,6 +375,14 @@ impl<T> Chan<T> {
         if let Some(value) = self.rx.take_leftover() {
             return Ok(value);
         }
+        // Nothing arrived since the channel was last seen empty: register
+        // without the lock (handoff.rs rule 4).
+        if !expired(deadline) && self.rx.try_register() {
+            if let Some(result) = self.wait_registered(deadline) {
+                return result;
+            }
+            // Released (the last sender left): look under the lock.
+        }
         let mut st = lock(&self.state);
         loop {
             if let Some((value, sender)) = st.pop() {
@@ -351,18 +398,28 @@ impl<T> Chan<T> {
             if expired(deadline) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            // Queue empty, nobody parked, senders left: handoff.rs rule 4.
-            self.rx.register();
+            // Queue empty, nobody parked, senders left.
+            self.rx.register_locked();
             drop(st);
-            let guard = RecvWaitGuard { chan: self };
-            let waited = self.rx.wait(deadline);
-            std::mem::forget(guard);
-            match waited {
-                Waited::Value(value) => return Ok(value),
-                // The queue stays empty while registered (rule 4).
-                Waited::TimedOut => return Err(RecvTimeoutError::Timeout),
-                Waited::Released => st = lock(&self.state),
+            if let Some(result) = self.wait_registered(deadline) {
+                return result;
             }
+            st = lock(&self.state);
+        }
+    }
+
+    /// Parks the registered receive; `None` if its registration was
+    /// released (look again under the lock).
+    #[inline]
+    fn wait_registered(&self, deadline: Option<Instant>) -> Option<Result<T, RecvTimeoutError>> {
+        let guard = RecvWaitGuard { chan: self };
+        let waited = self.rx.wait(deadline);
+        std::mem::forget(guard);
+        match waited {
+            Waited::Value(value) => Some(Ok(value)),
+            // Nothing was queued while registered (handoff.rs rule 4).
+            Waited::TimedOut => Some(Err(RecvTimeoutError::Timeout)),
+            Waited::Released => None,
         }
     }
 
