@@ -383,6 +383,13 @@ impl<T> Chan<T> {
             }
             // Released (the last sender left): look under the lock.
         }
+        self.recv_locked(deadline)
+    }
+
+    /// The receive's look under the lock: a queued value, a parked
+    /// sender's, disconnection, or a registration there.
+    #[inline(never)]
+    fn recv_locked(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let mut st = lock(&self.state);
         loop {
             if let Some((value, sender)) = st.pop() {
