@@ -50,6 +50,59 @@ mod group_a {
     }
 
     #[test]
+    fn loom_mpsc_last_sender_drop_races_receiver_registration() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel::<u8>(1);
+            let t = thread::spawn(move || drop(tx));
+            // Registered before the drop (released and woken by it) or
+            // after (sees no sender left): never parked for good.
+            assert_eq!(rx.recv(), Err(RecvError));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_handed_off_then_queued_values_keep_order() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel(1);
+            let t = thread::spawn(move || {
+                // The first may be handed to the parked receive, the second
+                // queued behind it; or both queued.
+                tx.send(1).unwrap();
+                tx.send(2).unwrap();
+                tx
+            });
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(rx.recv(), Ok(2));
+            let tx = t.join().unwrap();
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            drop(tx);
+        });
+    }
+
+    #[test]
+    fn loom_mpsc_ping_pong_over_two_channels() {
+        loom::model(|| {
+            let (to_pong, from_ping) = mpsc::channel::<u32>(1);
+            let (to_ping, from_pong) = mpsc::channel::<u32>(1);
+            let pong = thread::spawn(move || {
+                while let Ok(v) = from_ping.recv() {
+                    if to_ping.send(v + 1).is_err() {
+                        break;
+                    }
+                }
+            });
+            for i in [0, 10] {
+                to_pong.send(i).unwrap();
+                assert_eq!(from_pong.recv(), Ok(i + 1));
+            }
+            drop(to_pong);
+            pong.join().unwrap();
+            assert_eq!(from_pong.recv(), Err(RecvError));
+        });
+    }
+
+    #[test]
     fn loom_mpsc_full_channel_parks_sender_until_recv() {
         loom::model(|| {
             let (tx, rx) = mpsc::channel(1);

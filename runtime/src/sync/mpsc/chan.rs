@@ -3,25 +3,34 @@
 //!
 //! # Layout and size
 //!
-//! One `Arc<Chan<T>>` per channel: the `Arc` counts, a futex mutex and
-//! [`State`], about 140 bytes on 64-bit with nothing allocated behind it
-//! until the first message (the ring buffer grows on demand, keeps its
-//! capacity while in use, and shrinks after a burst). A million idle
-//! channels therefore cost a million small allocations, nothing more.
+//! One `Arc<Chan<T>>` per channel: the `Arc` counts, a futex mutex,
+//! [`State`] and the receiver's hand-off slot ([`Handoff`]), under 200
+//! bytes on 64-bit with nothing allocated behind it until the first
+//! message (the ring buffer grows on demand, keeps its capacity while in
+//! use, and shrinks after a burst). A million idle channels therefore cost
+//! a million small allocations, nothing more.
 //!
 //! # Who touches what
 //!
-//! Every field is behind `Chan::state`; the lock is held only for a few
-//! field updates, never across a park and never while user code (a `T`'s
-//! `Drop`) runs: values leaving the channel are dropped after unlocking.
+//! Every field of [`State`] is behind `Chan::state`; the lock is held only
+//! for a few field updates, never across a park and never while user code
+//! (a `T`'s `Drop`) runs: values leaving the channel are dropped after
+//! unlocking. The hand-off slot `Chan::rx` has its own lock-free protocol
+//! (`handoff.rs`).
 //!
 //! * `queue`: pushed by senders, popped by the receiver; never longer than
-//!   `capacity` (a rendezvous channel's queue holds a value only once a
-//!   parked receiver has been promised it).
-//! * `rx_waiter`: set by the receiver right before it parks, *taken* (not
-//!   cloned) by whichever sender pushes next or by the last sender to drop.
-//!   There is one receiver and `Receiver` is `!Sync`, so at most one recv
-//!   runs at a time and the slot is always its own.
+//!   `capacity` (a rendezvous channel never queues: its values go from a
+//!   sender to a parked receive directly, or wait with their parked sender).
+//! * `rx` (the hand-off slot): a receive that finds nothing registers there
+//!   before it parks: without the lock if nothing was queued since the
+//!   channel was last seen empty (its `READY` bit is clear), else under
+//!   the lock. The sender that next finds the registration (one CAS, taken
+//!   before or under the lock) hands the value straight into the slot and
+//!   wakes it; the woken receive takes it without locking. A sender that
+//!   queues a value under the lock sets `READY` in the same word, and
+//!   serves a receive that registered meanwhile itself (`handoff.rs` rule
+//!   4). There is one receiver and `Receiver` is `!Sync`, so at most one
+//!   receive runs at a time and the slot is always its own.
 //! * `tx_waiters`: senders parked on a full channel, FIFO, **each with its
 //!   message in its slot** (as Go's channels keep a blocked sender's value
 //!   in its `sudog`). Invariant: while a sender is parked, the queue is full
@@ -30,25 +39,35 @@
 //! # Transitions
 //!
 //! ```text
-//!   send, room and nobody parked ahead:  push ─► take rx_waiter ─► unlock ─► unpark it
-//!   send, rendezvous, receiver parked:   the same (the parked receiver is committed
-//!                                         to take it: it re-checks the queue first)
+//!   send, a receive registered:          claim it (CAS) ─► value into the slot ─► unpark
+//!                                         (no lock; the queue is empty then)
+//!   send, room and nobody parked ahead:  lock ─► push ─► set READY (first push only;
+//!                                         a receive that registered meanwhile is
+//!                                         claimed and handed the front value) ─► unlock
 //!   send, otherwise:                     park in tx_waiters holding the message
 //!   recv pops from the queue:            room freed ─► move the front parked sender's
 //!                                         message into the queue, notify it DELIVERED
 //!   recv finds the queue empty:          take the front parked sender's message
 //!                                         directly (rendezvous), notify it DELIVERED
-//!   last Sender dropped:                 take rx_waiter ─► unpark (sees Disconnected)
+//!   recv, READY clear:                   register in the slot with one CAS, no lock ─►
+//!                                         park until handed a value, released, or timed out
+//!   recv finds nothing under the lock:   register (clears READY) ─► unlock ─► park as above
+//!   last Sender dropped:                 set READY; claim a registration, release it
+//!                                         empty ─► unpark (the receive relocks, sees
+//!                                         Disconnected)
 //!   Receiver dropped:                    notify every parked sender CLOSED (each takes
 //!                                         its message back), drain the queue, drop
 //!                                         the drained values after unlocking
 //! ```
 //!
-//! A receive therefore never waits for a woken sender to run (no convoy),
-//! parked senders are served in arrival order, a wake is issued only when
-//! someone registered, and an unparker is cloned only when its owner is
-//! about to park.
+//! A value handed over counts as received: a bounded channel of capacity
+//! `c` whose receive was parked holds that value plus up to `c` queued
+//! ones, as Go's channels do. A receive therefore never waits for a woken
+//! sender to run (no convoy), parked senders are served in arrival order, a
+//! wake is issued only when someone registered, and an unparker is cloned
+//! only when its owner is about to park.
 
+use super::handoff::{Handoff, Waited};
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::park::{self, Unparker};
 use crate::sync::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
@@ -71,6 +90,8 @@ const SHRINK_TO: usize = 16;
 #[derive(Debug)]
 pub(super) struct Chan<T> {
     state: Mutex<State<T>>,
+    /// Where a parked receive waits to be handed a value (`handoff.rs`).
+    rx: Handoff<T>,
 }
 
 #[derive(Debug)]
@@ -80,29 +101,16 @@ struct State<T> {
     capacity: usize,
     senders: usize,
     rx_alive: bool,
-    rx_waiter: Option<Unparker>,
     tx_waiters: WaitList<Option<T>>,
 }
 
 impl<T> State<T> {
-    /// Whether a newly arriving sender may push now: nobody parked ahead of
-    /// it and room left; for a rendezvous channel, a receiver parked and
-    /// not yet promised a value.
+    /// Whether a newly arriving sender that found no receive to hand its
+    /// value to may queue it now: nobody parked ahead of it and room left
+    /// (never, for a rendezvous channel).
     #[inline]
     fn may_push(&self) -> bool {
-        self.tx_waiters.is_empty()
-            && if self.capacity == 0 {
-                self.rx_waiter.is_some() && self.queue.is_empty()
-            } else {
-                self.queue.len() < self.capacity
-            }
-    }
-
-    /// Pushes and takes the receiver's unparker, if it is parked.
-    #[inline]
-    fn push(&mut self, value: T) -> Option<Unparker> {
-        self.queue.push_back(value);
-        self.rx_waiter.take()
+        self.tx_waiters.is_empty() && self.queue.len() < self.capacity
     }
 
     /// Takes the next message, from the queue or else from the front
@@ -121,6 +129,7 @@ impl<T> State<T> {
                 }
                 Some((value, sender))
             }
+            None if self.tx_waiters.is_empty() => None,
             // Every queued sender's slot holds its message until it is
             // taken here or handed back on close, so the inner `None`
             // cannot occur.
@@ -155,9 +164,9 @@ impl<T> Chan<T> {
                 capacity,
                 senders: 1,
                 rx_alive: true,
-                rx_waiter: None,
                 tx_waiters: WaitList::new(),
             }),
+            rx: Handoff::new(),
         }
     }
 
@@ -169,7 +178,8 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Values currently queued (not counting parked senders' messages).
+    /// Values currently queued (not counting parked senders' messages, nor
+    /// one handed to a parked receive).
     pub(super) fn len(&self) -> usize {
         lock(&self.state).queue.len()
     }
@@ -195,8 +205,11 @@ impl<T> Chan<T> {
     pub(super) fn drop_sender(&self) {
         let mut st = lock(&self.state);
         st.senders -= 1;
+        // A receive registered without the lock is claimed here, released
+        // empty and woken; one that registers later sees READY and looks
+        // under the lock (handoff.rs rule 4).
         let rx = if st.senders == 0 {
-            st.rx_waiter.take()
+            self.rx.mark_ready().and_then(|c| self.rx.release(c))
         } else {
             None
         };
@@ -209,39 +222,83 @@ impl<T> Chan<T> {
     /// Sends without waiting. A rendezvous channel accepts the value only
     /// if the receiver is parked in a receive right now.
     pub(super) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        if let Some(claim) = self.rx.claim() {
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
         let mut st = lock(&self.state);
         if !st.rx_alive {
             return Err(TrySendError::Disconnected(value));
         }
+        if let Some(claim) = self.rx.claim() {
+            drop(st);
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
         if !st.may_push() {
             return Err(TrySendError::Full(value));
         }
-        let rx = st.push(value);
-        drop(st);
-        if let Some(rx) = rx {
-            rx.unpark();
-        }
+        st.queue.push_back(value);
+        self.pushed(st);
         Ok(())
+    }
+
+    /// A value was queued: mark the channel ready for the receive, and
+    /// serve a receive that registered without the lock meanwhile
+    /// (handoff.rs rule 4).
+    #[inline]
+    fn pushed(&self, mut st: MutexGuard<'_, State<T>>) {
+        if let Some(claim) = self.rx.mark_ready() {
+            self.serve(&mut st, claim);
+        }
+    }
+
+    /// Hands the next value of the channel to the receive whose
+    /// registration `mark_ready` claimed, after a push or a parked send.
+    #[cold]
+    fn serve(&self, st: &mut MutexGuard<'_, State<T>>, claim: super::handoff::Claim) {
+        // The caller has just queued a value or parked a sender with one.
+        let (value, sender) = st
+            .pop()
+            .expect("a value was just made available under the lock");
+        self.rx.deliver(claim, value);
+        if let Some(sender) = sender {
+            sender.unpark();
+        }
     }
 
     /// Sends, parking while the channel is full (for a rendezvous channel:
     /// until a receiver takes the value), at most until `deadline`.
+    ///
+    /// A receive parked on the channel is handed the value directly, with
+    /// no lock taken (`handoff.rs`).
     #[inline]
     pub(super) fn send(
         &self,
         value: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        if let Some(claim) = self.rx.claim() {
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
+        self.send_locked(value, deadline)
+    }
+
+    fn send_locked(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut st = lock(&self.state);
         if !st.rx_alive {
             return Err(SendTimeoutError::Disconnected(value));
         }
-        if st.may_push() {
-            let rx = st.push(value);
+        // The receive may have registered since the lock-free look.
+        if let Some(claim) = self.rx.claim() {
             drop(st);
-            if let Some(rx) = rx {
-                rx.unpark();
-            }
+            self.rx.deliver(claim, value);
+            return Ok(());
+        }
+        if st.may_push() {
+            st.queue.push_back(value);
+            self.pushed(st);
             return Ok(());
         }
         self.send_parked(st, value, deadline)
@@ -262,6 +319,11 @@ impl<T> Chan<T> {
             .tx_waiters
             .push_back_with(park::current(), 0, Some(value));
         let guard = SendWaitGuard { chan: self, key };
+        if let Some(claim) = self.rx.mark_ready() {
+            // Maybe our own message: then our slot is notified DELIVERED
+            // and the loop below returns at once.
+            self.serve(&mut st, claim);
+        }
         loop {
             drop(st);
             wait::park_until(deadline);
@@ -285,6 +347,9 @@ impl<T> Chan<T> {
 
     /// Receives without waiting.
     pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
+        if let Some(value) = self.rx.take_leftover() {
+            return Ok(value);
+        }
         let mut st = lock(&self.state);
         match st.pop() {
             Some((value, sender)) => {
@@ -301,54 +366,67 @@ impl<T> Chan<T> {
 
     /// Receives, parking while the channel is empty, at most until
     /// `deadline`.
+    ///
+    /// A receive that parks registers in the hand-off slot under the lock,
+    /// and the sender that finds it there hands it the value: the receive
+    /// takes no lock when it wakes.
     #[inline]
     pub(super) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let mut st = lock(&self.state);
-        if let Some((value, sender)) = st.pop() {
-            drop(st);
-            if let Some(sender) = sender {
-                sender.unpark();
-            }
+        if let Some(value) = self.rx.take_leftover() {
             return Ok(value);
         }
-        self.recv_parked(st, deadline)
+        // Nothing arrived since the channel was last seen empty: register
+        // without the lock (handoff.rs rule 4).
+        if !expired(deadline) && self.rx.try_register() {
+            if let Some(result) = self.wait_registered(deadline) {
+                return result;
+            }
+            // Released (the last sender left): look under the lock.
+        }
+        self.recv_locked(deadline)
     }
 
-    fn recv_parked<'a>(
-        &'a self,
-        mut st: MutexGuard<'a, State<T>>,
-        deadline: Option<Instant>,
-    ) -> Result<T, RecvTimeoutError> {
-        let guard = RecvWaitGuard { chan: self };
-        let mut registered = false;
+    /// The receive's look under the lock: a queued value, a parked
+    /// sender's, disconnection, or a registration there.
+    #[inline(never)]
+    fn recv_locked(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut st = lock(&self.state);
         loop {
-            let outcome = match st.pop() {
-                Some((value, sender)) => Some((Ok(value), sender)),
-                None if st.senders == 0 => Some((Err(RecvTimeoutError::Disconnected), None)),
-                None if expired(deadline) => Some((Err(RecvTimeoutError::Timeout), None)),
-                None => None,
-            };
-            if let Some((result, sender)) = outcome {
-                // A sender that pushed took our unparker; only a spurious
-                // wake or an error leaves it here.
-                let stale = st.rx_waiter.take();
+            if let Some((value, sender)) = st.pop() {
                 drop(st);
-                std::mem::forget(guard);
                 if let Some(sender) = sender {
                     sender.unpark();
                 }
-                drop(stale);
+                return Ok(value);
+            }
+            if st.senders == 0 {
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            if expired(deadline) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            // Queue empty, nobody parked, senders left.
+            self.rx.register_locked();
+            drop(st);
+            if let Some(result) = self.wait_registered(deadline) {
                 return result;
             }
-            if !registered || st.rx_waiter.is_none() {
-                // On the first pass replace, don't keep, what is there: the
-                // slot is this receive's alone.
-                st.rx_waiter = Some(park::current());
-                registered = true;
-            }
-            drop(st);
-            wait::park_until(deadline);
             st = lock(&self.state);
+        }
+    }
+
+    /// Parks the registered receive; `None` if its registration was
+    /// released (look again under the lock).
+    #[inline]
+    fn wait_registered(&self, deadline: Option<Instant>) -> Option<Result<T, RecvTimeoutError>> {
+        let guard = RecvWaitGuard { chan: self };
+        let waited = self.rx.wait(deadline);
+        std::mem::forget(guard);
+        match waited {
+            Waited::Value(value) => Some(Ok(value)),
+            // Nothing was queued while registered (handoff.rs rule 4).
+            Waited::TimedOut => Some(Err(RecvTimeoutError::Timeout)),
+            Waited::Released => None,
         }
     }
 
@@ -358,14 +436,14 @@ impl<T> Chan<T> {
     pub(super) fn close_receiver(&self) {
         let mut st = lock(&self.state);
         st.rx_alive = false;
-        let stale = st.rx_waiter.take();
         let drained = std::mem::take(&mut st.queue);
         let mut wakes = WakeSet::new();
         st.tx_waiters.notify_all(CLOSED, &mut wakes);
         drop(st);
         wakes.wake_all();
-        drop(stale);
         drop(drained);
+        // A value handed to an unwound receive (handoff.rs rule 5).
+        drop(self.rx.take_leftover());
     }
 }
 
@@ -378,7 +456,7 @@ impl<T> Chan<T> {
 
     /// Whether the receiver has registered to be woken (test probe).
     pub(super) fn receiver_registered(&self) -> bool {
-        lock(&self.state).rx_waiter.is_some()
+        self.rx.is_waiting()
     }
 
     /// Allocated buffer slots (test probe).
@@ -387,16 +465,16 @@ impl<T> Chan<T> {
     }
 }
 
-/// Undoes the receiver's registration if its wait is unwound (the
-/// coroutine was cancelled while parked).
+/// Withdraws the receiver's registration if its wait is unwound (the
+/// coroutine was cancelled while parked). A value already handed over
+/// stays in the slot for the next receive (handoff.rs rule 5).
 struct RecvWaitGuard<'a, T> {
     chan: &'a Chan<T>,
 }
 
 impl<T> Drop for RecvWaitGuard<'_, T> {
     fn drop(&mut self) {
-        let stale = lock(&self.chan.state).rx_waiter.take();
-        drop(stale);
+        let _ = self.chan.rx.withdraw();
     }
 }
 

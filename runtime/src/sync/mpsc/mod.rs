@@ -23,7 +23,12 @@
 //! * **Cost**: an idle channel is one small allocation (a mutex, counters
 //!   and an empty ring buffer, under 200 bytes); messages on a bounded
 //!   channel do not allocate once the buffer has grown to its working size;
-//!   a wake-up is issued only when the other side is actually parked.
+//!   a wake-up is issued only when the other side is actually parked. A
+//!   receive that parks usually registers without taking the channel's
+//!   lock, and a send that finds it registered hands the value straight to
+//!   it with one compare-and-swap, no lock on either side. A value handed
+//!   over counts as received, so a channel of capacity `c` whose receiver
+//!   was parked can hold that value plus `c` queued ones (as in Go).
 //!
 //! # Examples
 //!
@@ -52,6 +57,7 @@
 //! ```
 
 mod chan;
+mod handoff;
 
 use crate::loom::sync::Arc;
 pub use crate::sync::error::{
