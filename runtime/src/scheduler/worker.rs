@@ -546,6 +546,9 @@ fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
     crate::task::site::release_stack(&cx.shared, h, unsafe { h.coroutine() }.take());
     crate::task::drop_locals(h);
     cx.core.borrow_mut().owned.remove(h.owned_slot());
+    // SAFETY: home thread; the task ran to its end (returned or panicked):
+    // every unpark that read `home` queued the task before this run.
+    drop(unsafe { h.take_home() });
     if let Some(err) = err {
         // SAFETY: the worker runs this task and it is not complete yet.
         unsafe { task.store_error(err) };

@@ -33,6 +33,10 @@
 //! 4. `home` is written once at first run, before the coroutine can create an
 //!    unparker; any thread that later unparks the task got that unparker
 //!    through some synchronisation, which orders the write before its read.
+//!    It is read only by an unpark that took the task out of idle, before
+//!    that unpark queues the task; so once the task runs again nobody is
+//!    reading it, and `finish` (the task returned) takes it out on the home
+//!    thread. Shutdown's cancellation leaves it (an unpark may race there).
 
 use super::join::JoinError;
 use super::state::State;
@@ -142,6 +146,19 @@ impl Header {
     pub(crate) unsafe fn set_home(&self, home: crate::loom::sync::Arc<WorkerHandle>) {
         // SAFETY: the caller is the first run; nobody reads `home` yet (rule 4).
         self.home.with_mut(|h| unsafe { *h = Some(home) });
+    }
+
+    /// Drops the reference to the home worker when the task finished, on
+    /// that worker's thread: so the handle's reference count is touched by
+    /// one thread only (`set_home` and this), not bounced between the home
+    /// worker and whichever thread frees the task.
+    ///
+    /// # Safety
+    /// Home worker thread, in `finish` of a task that ran to its end (not at
+    /// shutdown): nobody reads `home` any more (rule 4).
+    pub(crate) unsafe fn take_home(&self) -> Option<crate::loom::sync::Arc<WorkerHandle>> {
+        // SAFETY: the caller's contract; see rule 4.
+        self.home.with_mut(|h| unsafe { (*h).take() })
     }
 
     /// The running coroutine's coroutine slot.
@@ -389,5 +406,29 @@ where
 impl fmt::Debug for dyn RawTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.header().fmt(f)
+    }
+}
+
+#[cfg(all(test, not(pinstack_loom)))]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn the_fields_a_resume_reads_come_first_within_the_prefetched_bytes() {
+        // `scheduler::worker::prefetch_ready` prefetches the lines holding
+        // the first 88 bytes of the next task's header.
+        let hot_end = [
+            offset_of!(Header, state) + size_of::<State>(),
+            offset_of!(Header, yielder) + size_of::<Cell<*const TaskYielder>>(),
+            offset_of!(Header, suspend_sp) + size_of::<Cell<usize>>(),
+            offset_of!(Header, coroutine) + size_of::<UnsafeCell<Option<Co>>>(),
+            offset_of!(Header, obs) + size_of::<crate::trace::TaskObs>(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap();
+        assert!(hot_end <= 88, "resume fields end at byte {hot_end}");
+        assert!(offset_of!(Header, meta) >= hot_end);
     }
 }
