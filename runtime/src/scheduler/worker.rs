@@ -512,7 +512,7 @@ fn run_task(cx: &Context, task: TaskRef) {
 /// it could not start (it is then completed with the error).
 fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -> bool {
     let h = task.header();
-    let hint = match h.meta.stack_hint {
+    let hint = match h.meta.stack_hint as usize {
         0 => crate::task::site::learned_or(&cx.shared, h, cx.shared.config.default_stack_size),
         n => n,
     };

@@ -95,7 +95,8 @@ impl Builder {
             Some(n) => {
                 SizeClass::for_hint(n)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-                n.max(1)
+                // At most 8 MiB: `for_hint` accepted it.
+                u32::try_from(n.max(1)).unwrap_or(u32::MAX)
             }
             None => 0,
         };

@@ -72,8 +72,10 @@ pub(crate) type TaskRef = Arc<dyn RawTask>;
 #[derive(Debug)]
 pub(crate) struct Meta {
     pub(crate) name: Option<Box<str>>,
-    /// Stack size hint in bytes (0: the runtime's default).
-    pub(crate) stack_hint: usize,
+    /// Stack size hint in bytes (0: the runtime's default); at most 8 MiB
+    /// (`SizeClass::for_hint` checked it), so 32 bits keep `Meta` to 32
+    /// bytes.
+    pub(crate) stack_hint: u32,
     /// Start on the spawning worker and never be stolen.
     pub(crate) pinned: bool,
     pub(crate) site: &'static Location<'static>,
