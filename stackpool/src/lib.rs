@@ -68,7 +68,8 @@
 //! * **Stack use** is measured on 1 in N acquisitions
 //!   ([`PoolBuilder::sample_every`], [`PooledStack::touched_bytes`]).
 //! * **Overflow.** Touching a guard page prints which stack overflowed
-//!   (class, address range, and the label set with [`set_overflow_label`])
+//!   (class, address range, and the label set with [`set_overflow_label`]
+//!   or named by a [`set_overflow_label_source`])
 //!   and aborts, like Rust's own thread-overflow report.
 //! * **NUMA.** With [`PoolBuilder::numa_node`], every slab is bound to that
 //!   node with `mbind(MPOL_BIND)`.
@@ -96,7 +97,7 @@ mod sys;
 pub use builder::{GuardMode, PoolBuilder};
 pub use class::SizeClass;
 pub use error::{Limit, PoolError};
-pub use overflow::set_overflow_label;
+pub use overflow::{set_overflow_label, set_overflow_label_source, OverflowLabelFn};
 pub use pool::StackPool;
 pub use stack::PooledStack;
 pub use stats::{ClassStats, PoolStats};

@@ -67,6 +67,66 @@ pub unsafe fn set_overflow_label(label: *const u8, len: usize) {
     LABEL.with(|l| l.set(value));
 }
 
+/// Names the task running on a thread, for the overflow report: called by
+/// the signal handler with the context pointer given to
+/// [`set_overflow_label_source`]; returns `(pointer, length)` of the label,
+/// or `(null, 0)` when no task runs.
+///
+/// It runs inside a SIGSEGV handler on the faulting thread: it must only
+/// read memory (no allocation, no locks).
+pub type OverflowLabelFn = unsafe fn(ctx: *const ()) -> (*const u8, usize);
+
+thread_local! {
+    /// The label source of this thread: consulted when no label is set.
+    static SOURCE: Cell<(Option<OverflowLabelFn>, *const ())> =
+        const { Cell::new((None, std::ptr::null())) };
+}
+
+/// Installs a label source for this thread: when a stack overflows here and
+/// no label was set with [`set_overflow_label`], the handler calls
+/// `f(ctx)` to name the running task. A runtime installs it once per worker
+/// thread (with a pointer to its "current task" slot), instead of storing a
+/// label before every resume. Pass `None` to remove it.
+///
+/// # Safety
+///
+/// Until it is removed or replaced on this thread, `f(ctx)` must be safe to
+/// call at any moment on this thread (from the signal handler: reads only),
+/// and the label it returns must point to that many initialised bytes.
+///
+/// ```
+/// unsafe fn label(ctx: *const ()) -> (*const u8, usize) {
+///     // SAFETY: the caller passes the `&'static str` installed below.
+///     let s = unsafe { *(ctx as *const &'static str) };
+///     (s.as_ptr(), s.len())
+/// }
+/// static NAME: &str = "task 'conn'";
+/// // SAFETY: `label` only reads the 'static string `ctx` points to.
+/// unsafe {
+///     pinstack_stackpool::set_overflow_label_source(Some(label), &NAME as *const &str as *const ())
+/// };
+/// // ... resume tasks ...
+/// // SAFETY: removing the source is always allowed.
+/// unsafe { pinstack_stackpool::set_overflow_label_source(None, std::ptr::null()) };
+/// ```
+pub unsafe fn set_overflow_label_source(f: Option<OverflowLabelFn>, ctx: *const ()) {
+    SOURCE.with(|s| s.set((f, ctx)));
+}
+
+/// The label to report: the one set, else the source's.
+fn current_label() -> (*const u8, usize) {
+    let (label, len) = LABEL.with(|l| l.get());
+    if !label.is_null() && len != 0 {
+        return (label, len);
+    }
+    match SOURCE.with(|s| s.get()) {
+        // SAFETY: `set_overflow_label_source`'s contract: callable on this
+        // thread while installed.
+        (Some(f), ctx) => unsafe { f(ctx) },
+        (None, _) => (std::ptr::null(), 0),
+    }
+}
+
 /// The handler that was in place before ours, per signal.
 struct Previous {
     /// `sa_sigaction` (or `sa_handler`) as an address; SIG_DFL is 0.
@@ -253,13 +313,13 @@ fn describe(hit: GuardHit, addr: usize) -> Buf {
 
 /// Writes the overflow report to stderr (async-signal-safe).
 fn report(hit: GuardHit, addr: usize) {
-    let (label, len) = LABEL.with(|l| l.get());
+    let (label, len) = current_label();
     sys::write_stderr(b"\nstack overflow in ");
     if label.is_null() || len == 0 {
         sys::write_stderr(b"a pinstack coroutine");
     } else {
-        // SAFETY: set_overflow_label's contract keeps `len` bytes at `label`
-        // valid while the label is set on this thread.
+        // SAFETY: set_overflow_label's (or the source's) contract keeps
+        // `len` bytes at `label` valid while it is set on this thread.
         sys::write_stderr(unsafe { std::slice::from_raw_parts(label, len) });
     }
     sys::write_stderr(describe(hit, addr).as_slice());
@@ -306,6 +366,29 @@ mod tests {
         // SAFETY: clearing is always allowed.
         unsafe { set_overflow_label(std::ptr::null(), 5) };
         assert_eq!(LABEL.with(|l| l.get()), (std::ptr::null(), 0));
+    }
+
+    #[test]
+    fn a_set_label_wins_over_the_source_and_the_source_fills_in() {
+        unsafe fn src(ctx: *const ()) -> (*const u8, usize) {
+            // SAFETY: the caller passes a pointer to a live `&'static str`.
+            let s = unsafe { *(ctx as *const &'static str) };
+            (s.as_ptr(), s.len())
+        }
+        static FROM_SOURCE: &str = "task 'from source'";
+        let set = "task 'set'";
+        // SAFETY: `src` reads the 'static string `ctx` points to.
+        unsafe { set_overflow_label_source(Some(src), &FROM_SOURCE as *const &str as *const ()) };
+        assert_eq!(current_label(), (FROM_SOURCE.as_ptr(), FROM_SOURCE.len()));
+        // SAFETY: a 'static str stays valid while set.
+        unsafe { set_overflow_label(set.as_ptr(), set.len()) };
+        assert_eq!(current_label(), (set.as_ptr(), set.len()));
+        // SAFETY: clearing and removing are always allowed.
+        unsafe {
+            set_overflow_label(std::ptr::null(), 0);
+            set_overflow_label_source(None, std::ptr::null());
+        }
+        assert_eq!(current_label(), (std::ptr::null(), 0));
     }
 
     #[test]

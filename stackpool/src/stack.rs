@@ -250,8 +250,9 @@ unsafe impl Stack for PooledStack {
         // returns 0).
         let page = sys::page_size();
         let slot = self.slot();
-        let top = slot + crate::class::stride_for(self.class(), page);
-        StackPointer::new(top - color_offset(slot, page)).unwrap_or(StackPointer::MIN)
+        let stride = crate::class::stride_for(self.class(), page);
+        let top = slot + stride;
+        StackPointer::new(top - color_offset(slot, stride)).unwrap_or(StackPointer::MIN)
     }
 
     #[inline]
@@ -266,13 +267,44 @@ unsafe impl Stack for PooledStack {
 /// the hottest bytes of every coroutine (its saved registers and innermost
 /// frames, just below the top) would map to the same few L1 cache sets:
 /// with a thousand runnable coroutines each switch would miss. The offset
-/// cycles through 16 multiples of 64 bytes, at most 960 bytes (the slot
-/// strides are an odd number of pages, so consecutive slots take every
-/// color); small enough that a task using less than 3 KiB of stack still
-/// touches one page only. The extra page at the top of each slot
-/// (`class::usable_for`) keeps the full class size usable below the offset.
+/// cycles through 16 multiples of 64 bytes, at most 960 bytes; small enough
+/// that a task using less than 3 KiB of stack still touches one page only.
+/// The extra page at the top of each slot (`class::usable_for`) keeps the
+/// full class size usable below the offset.
+///
+/// The color is taken from the slot address shifted by the stride's
+/// power-of-two factor: what remains of the stride is odd, so consecutive
+/// slots of a slab step through all 16 colors. (Strides are an even number
+/// of pages: the guard page and the color page come on top of a class of
+/// two or more pages. Counting pages instead would give 16 KiB and larger
+/// classes only 8 colors, and 8 KiB stacks 4.)
 #[inline]
-fn color_offset(slot: usize, page: usize) -> usize {
-    // `page` is a power of two: a shift, not a division.
-    ((slot >> page.trailing_zeros()) % 16) * 64
+fn color_offset(slot: usize, stride: usize) -> usize {
+    // A shift by the stride's trailing zeros, not a division.
+    ((slot >> stride.trailing_zeros()) % 16) * 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::class::{stride_for, SizeClass};
+
+    #[test]
+    fn consecutive_slots_take_all_16_colors_in_every_class() {
+        let page = 4096;
+        for class in SizeClass::all() {
+            let stride = stride_for(class, page);
+            // A slab may start at any page.
+            for base_page in [0usize, 1, 3, 7, 1000] {
+                let base = 0x7f00_0000_0000 + base_page * page;
+                let mut seen: Vec<usize> = (0..16)
+                    .map(|i| color_offset(base + i * stride, stride))
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                assert_eq!(seen.len(), 16, "class {class}, base page {base_page}");
+                assert!(seen.iter().all(|&c| c % 64 == 0 && c <= 960));
+            }
+        }
+    }
 }

@@ -38,17 +38,46 @@ pub(crate) struct EnterGuard(());
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
+        // SAFETY: removing the label source is always allowed.
+        unsafe { pinstack_stackpool::set_overflow_label_source(None, ptr::null()) };
         CONTEXT.with(|c| c.set(ptr::null()));
     }
 }
 
-/// Installs `cx` as this thread's worker context until the guard drops.
+/// Installs `cx` as this thread's worker context until the guard drops,
+/// and names the running task in stack-overflow reports (`overflow_label`):
+/// once per thread, so a resume stores no label.
 ///
 /// # Safety
 /// `cx` must outlive the returned guard.
 pub(crate) unsafe fn enter(cx: &Context) -> EnterGuard {
     CONTEXT.with(|c| c.set(cx));
+    let ctx: *const Context = cx;
+    // SAFETY: `overflow_label` only reads `cx.current` and the header it
+    // points to; `cx` outlives the guard (the caller's contract), whose drop
+    // removes the source.
+    unsafe { pinstack_stackpool::set_overflow_label_source(Some(overflow_label), ctx.cast()) };
     EnterGuard(())
+}
+
+/// The stack-overflow label of the task `ctx` (a `Context`) is resuming:
+/// its name, else its spawn site's file.
+///
+/// # Safety
+/// `ctx` points at a live `Context` of this thread. Called by the overflow
+/// handler (a signal handler): it only reads.
+unsafe fn overflow_label(ctx: *const ()) -> (*const u8, usize) {
+    // SAFETY: the caller's contract.
+    let cx = unsafe { &*ctx.cast::<Context>() };
+    // SAFETY: `current` is non-null only while the worker resumes that
+    // task, and the worker keeps the `TaskRef` alive during the resume.
+    match unsafe { cx.current.get().as_ref() } {
+        Some(task) => {
+            let label = crate::task::overflow_label(task.header());
+            (label.as_ptr(), label.len())
+        }
+        None => (ptr::null(), 0),
+    }
 }
 
 /// Marks this thread as belonging to `shared` (blocking-pool threads).

@@ -319,12 +319,19 @@ pub(crate) fn current_yielder() -> Option<*const crate::task::TaskYielder> {
     context::with_current_task(|t| t.header().yielder())
 }
 
+/// For `yield_now`: the running coroutine's yielder, if this thread is
+/// resuming a task (which is about to suspend: `Header::yielder_to_suspend`).
+#[inline]
+pub(crate) fn yielder_to_suspend() -> Option<*const crate::task::TaskYielder> {
+    context::with_current_task(|t| t.header().yielder_to_suspend())
+}
+
 /// For `park`: `None` outside a task; `Some(None)` if the task's park token
 /// was there (and is now consumed); `Some(Some(yielder))` to suspend.
 pub(crate) fn token_or_yielder() -> Option<Option<*const crate::task::TaskYielder>> {
     context::with_current_task(|t| {
         let h = t.header();
-        (!h.state.take_token()).then(|| h.yielder())
+        (!h.state.take_token()).then(|| h.yielder_to_suspend())
     })
 }
 

@@ -264,8 +264,61 @@ fn next_task(cx: &Context) -> Option<TaskRef> {
         core.local_streak = 0;
         core.ready.pop_front().or_else(|| core.local.pop())
     };
-    t.or_else(|| take_injector(cx, &core))
-        .or_else(|| steal(cx, &mut core))
+    let t = t
+        .or_else(|| take_injector(cx, &core))
+        .or_else(|| steal(cx, &mut core));
+    prefetch_ready(&core.ready);
+    t
+}
+
+/// Asks the CPU for what the next resumes from `ready` will read, one
+/// switch ahead: with hundreds of started tasks per worker, a task's header
+/// and the top of its stack have left L1 by the time its turn comes, and a
+/// resume that waits for them stalls on every line. For the task at the
+/// front (resumed next, unless a wake-up takes the LIFO slot): its stack's
+/// top line (the parent link corosensei switches through) and the lines
+/// around its last suspension point. For the one after it: its header's
+/// resume fields (`Header` layout), so that this read of them next time
+/// hits.
+#[inline(always)]
+fn prefetch_ready(ready: &VecDeque<TaskRef>) {
+    let Some(next) = ready.front() else {
+        return;
+    };
+    let h = next.header();
+    let top = h.yielder() as usize;
+    if top != 0 {
+        prefetch(top);
+        let sp = h.suspend_sp();
+        prefetch(sp.wrapping_sub(64));
+        prefetch(sp);
+        prefetch(sp.wrapping_add(64));
+    }
+    if let Some(after) = ready.get(1) {
+        let p = after.header() as *const crate::task::Header as usize;
+        prefetch(p);
+        prefetch(p + 64);
+        prefetch(p + 87);
+    }
+}
+
+/// A prefetch hint for the cache line holding `addr` (into L1). Never
+/// faults, whatever the address.
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` reads nothing architecturally and cannot fault;
+    // it touches no register but its input and no flags or stack.
+    unsafe {
+        std::arch::asm!("prefetcht0 [{0}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above: `prfm` is a hint that cannot fault.
+    unsafe {
+        std::arch::asm!("prfm pldl1keep, [{0}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = addr;
 }
 
 fn drain_inbox(handle: &WorkerHandle, core: &mut Core) {
@@ -443,8 +496,8 @@ fn run_task(cx: &Context, task: TaskRef) {
     }
     let seq = cx.handle.resume_seq.load(Relaxed);
     cx.handle.resume_seq.store(seq + 1, Relaxed);
+    // Also names the task in a stack-overflow report (`context::enter`).
     cx.current.set(&task);
-    crate::task::set_overflow_label(h);
     let probe = crate::metrics::probe::resume_begin(&cx.shared, cx.handle.index, h, seq + 1);
     let co = slot.as_mut().expect("a started task has its coroutine");
     let res = catch_unwind(AssertUnwindSafe(|| co.resume(())));
@@ -471,7 +524,7 @@ fn run_task(cx: &Context, task: TaskRef) {
 /// it could not start (it is then completed with the error).
 fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -> bool {
     let h = task.header();
-    let hint = match h.meta.stack_hint {
+    let hint = match h.meta.stack_hint as usize {
         0 => crate::task::site::learned_or(&cx.shared, h, cx.shared.config.default_stack_size),
         n => n,
     };
@@ -505,6 +558,9 @@ fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
     crate::task::site::release_stack(&cx.shared, h, unsafe { h.coroutine() }.take());
     crate::task::drop_locals(h);
     cx.core.borrow_mut().owned.remove(h.owned_slot());
+    // SAFETY: home thread; the task ran to its end (returned or panicked):
+    // every unpark that read `home` queued the task before this run.
+    drop(unsafe { h.take_home() });
     if let Some(err) = err {
         // SAFETY: the worker runs this task and it is not complete yet.
         unsafe { task.store_error(err) };

@@ -1,6 +1,6 @@
 //! `task::Builder`: spawning with a name, a stack size hint, or pinned.
 
-use super::{current_shared, spawn_on, JoinHandle, Meta};
+use super::{spawn_current, spawn_on, JoinHandle, Meta};
 use crate::Handle;
 use pinstack_stackpool::SizeClass;
 use std::io;
@@ -71,15 +71,8 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let site = Location::caller();
-        let shared = current_shared().ok_or_else(|| {
-            io::Error::other(
-                "pinstack::spawn called outside a pinstack runtime: \
-                 use Runtime::spawn or Handle::spawn from other threads",
-            )
-        })?;
-        let meta = self.into_meta(site)?;
-        spawn_on(&shared, f, meta)
+        let meta = self.into_meta(Location::caller())?;
+        spawn_current(f, meta)
     }
 
     /// Spawns the task on the runtime of `handle`, from any thread.
@@ -102,7 +95,8 @@ impl Builder {
             Some(n) => {
                 SizeClass::for_hint(n)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-                n.max(1)
+                // At most 8 MiB: `for_hint` accepted it.
+                u32::try_from(n.max(1)).unwrap_or(u32::MAX)
             }
             None => 0,
         };

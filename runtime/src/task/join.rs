@@ -70,7 +70,9 @@ impl<T> JoinHandle<T> {
         // SAFETY: COMPLETE observed (Acquire) and the output not yet taken:
         // the handle was consumed, so this runs once.
         let out = unsafe { raw.take_output() };
-        let _ = header.state.drop_join_interest();
+        // No `drop_join_interest`: `JOIN_INTEREST` is read only by `complete`
+        // (state rule 5), which already ran, and the output is taken; a
+        // read-modify-write less per join.
         out
     }
 
@@ -120,15 +122,19 @@ pub struct JoinError {
 }
 
 enum Repr {
-    Panic(Box<dyn Any + Send + 'static>),
+    /// Boxed again (a thin pointer): with `NoStack` boxed too, the error
+    /// is two words, and so is every task's output slot for `()`.
+    Panic(Box<Box<dyn Any + Send + 'static>>),
     Cancelled,
-    NoStack(PoolError),
+    /// Boxed: the error is rare, and every task's output slot is as large
+    /// as this enum.
+    NoStack(Box<PoolError>),
 }
 
 impl JoinError {
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
         JoinError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic(Box::new(payload)),
         }
     }
 
@@ -140,7 +146,7 @@ impl JoinError {
 
     pub(crate) fn no_stack(err: PoolError) -> JoinError {
         JoinError {
-            repr: Repr::NoStack(err),
+            repr: Repr::NoStack(Box::new(err)),
         }
     }
 
@@ -174,7 +180,7 @@ impl JoinError {
     /// The panic payload, or the error itself if it is not a panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(p) => Ok(p),
+            Repr::Panic(p) => Ok(*p),
             repr => Err(JoinError { repr }),
         }
     }
@@ -190,7 +196,7 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
-            Repr::Panic(p) => write!(f, "task panicked: {}", panic_message(&**p)),
+            Repr::Panic(p) => write!(f, "task panicked: {}", panic_message(&***p)),
             Repr::Cancelled => {
                 f.write_str("task cancelled: its runtime shut down before it finished")
             }
@@ -204,7 +210,7 @@ impl fmt::Debug for JoinError {
         match &self.repr {
             Repr::Panic(p) => f
                 .debug_tuple("JoinError::Panic")
-                .field(&panic_message(&**p))
+                .field(&panic_message(&***p))
                 .finish(),
             Repr::Cancelled => f.write_str("JoinError::Cancelled"),
             Repr::NoStack(e) => f.debug_tuple("JoinError::NoStack").field(e).finish(),
@@ -215,7 +221,7 @@ impl fmt::Debug for JoinError {
 impl std::error::Error for JoinError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.repr {
-            Repr::NoStack(e) => Some(e),
+            Repr::NoStack(e) => Some(&**e),
             _ => None,
         }
     }

@@ -55,10 +55,34 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match Builder::new().spawn(f) {
+    // `Builder::new().spawn(f)`, without the builder's checks (nothing to
+    // check: no name, no hint).
+    let meta = Meta {
+        name: None,
+        stack_hint: 0,
+        pinned: false,
+        site: std::panic::Location::caller(),
+    };
+    match spawn_current(f, meta) {
         Ok(h) => h,
         Err(e) => panic!("pinstack::spawn: {e}"),
     }
+}
+
+/// Spawns `f` on the current runtime: the worker's, or a blocking thread's
+/// (borrowed, not cloned: no reference-count traffic per spawn).
+pub(crate) fn spawn_current<F, T>(f: F, meta: Meta) -> std::io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    with_current_runtime(move |shared| match shared {
+        Some(shared) => spawn_on(shared, f, meta),
+        None => Err(std::io::Error::other(
+            "pinstack::spawn called outside a pinstack runtime: \
+             use Runtime::spawn or Handle::spawn from other threads",
+        )),
+    })
 }
 
 /// Spawns `f` on the runtime `shared` (the common path of every spawn).
@@ -102,15 +126,14 @@ pub(crate) fn complete(task: &TaskRef) {
     }
 }
 
-/// Points the stack-overflow reporter at the task about to be resumed.
-pub(crate) fn set_overflow_label(h: &Header) {
-    let label: &str = match &h.meta.name {
+/// What a stack-overflow report calls the task: its name, else its spawn
+/// site's file. Read by the overflow handler through the worker's label
+/// source (`scheduler/context.rs`), only when a stack overflows.
+pub(crate) fn overflow_label(h: &Header) -> &str {
+    match &h.meta.name {
         Some(n) => n,
         None => h.meta.site.file(),
-    };
-    // SAFETY: the label borrows the task's header, which the worker keeps
-    // alive for the whole resume; the next resume replaces it.
-    unsafe { pinstack_stackpool::set_overflow_label(label.as_ptr(), label.len()) };
+    }
 }
 
 /// Gives other tasks a turn: the current task goes to the back of its
@@ -121,8 +144,9 @@ pub(crate) fn set_overflow_label(h: &Header) {
 /// should call `yield_now` now and then, or run in
 /// [`spawn_blocking`](crate::spawn_blocking). Such long runs are counted in
 /// the runtime's metrics.
+#[inline]
 pub fn yield_now() {
-    match scheduler::current_yielder() {
+    match scheduler::yielder_to_suspend() {
         // SAFETY: the yielder belongs to the running coroutine of this thread
         // and lives on that coroutine's stack while it runs.
         Some(y) => unsafe { (*y).suspend(Suspend::Yield) },

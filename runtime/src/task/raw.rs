@@ -26,13 +26,17 @@
 //! 2. The output is written into `stage` before `COMPLETE` is set and read by
 //!    the join handle only after it observed `COMPLETE` (state rule 4); it is
 //!    dropped by whichever side state rule 5 names.
-//! 3. `coroutine`, `yielder` and `owned_slot` are touched only on the home
+//! 3. `coroutine`, `yielder`, `suspend_sp` and `owned_slot` are touched only on the home
 //!    worker's thread. The coroutine (and its stack) is removed when the task
 //!    completes or is cancelled, on that thread, so the `!Send` coroutine
 //!    never crosses a thread even if the last `Arc` is dropped elsewhere.
 //! 4. `home` is written once at first run, before the coroutine can create an
 //!    unparker; any thread that later unparks the task got that unparker
 //!    through some synchronisation, which orders the write before its read.
+//!    It is read only by an unpark that took the task out of idle, before
+//!    that unpark queues the task; so once the task runs again nobody is
+//!    reading it, and `finish` (the task returned) takes it out on the home
+//!    thread. Shutdown's cancellation leaves it (an unpark may race there).
 
 use super::join::JoinError;
 use super::state::State;
@@ -68,28 +72,38 @@ pub(crate) type TaskRef = Arc<dyn RawTask>;
 #[derive(Debug)]
 pub(crate) struct Meta {
     pub(crate) name: Option<Box<str>>,
-    /// Stack size hint in bytes (0: the runtime's default).
-    pub(crate) stack_hint: usize,
+    /// Stack size hint in bytes (0: the runtime's default); at most 8 MiB
+    /// (`SizeClass::for_hint` checked it), so 32 bits keep `Meta` to 32
+    /// bytes.
+    pub(crate) stack_hint: u32,
     /// Start on the spawning worker and never be stolen.
     pub(crate) pinned: bool,
     pub(crate) site: &'static Location<'static>,
 }
 
+/// `repr(C)`: the fields a resume touches come first and together (72
+/// bytes, at most two cache lines, which the worker prefetches for the task
+/// it will resume next: `scheduler/worker.rs`); the rest follows.
+#[repr(C)]
 pub(crate) struct Header {
     pub(crate) state: State,
+    yielder: Cell<*const TaskYielder>,
+    /// Roughly the coroutine's stack pointer at its last suspension (an
+    /// address in the frame that called `suspend`), 0 before: where its next
+    /// resume starts reading its stack.
+    suspend_sp: Cell<usize>,
+    coroutine: UnsafeCell<Option<Co>>,
+    /// Wake-up stamp and trace record (`trace/task.rs` rules).
+    pub(crate) obs: crate::trace::TaskObs,
     pub(crate) meta: Meta,
     home: UnsafeCell<Option<crate::loom::sync::Arc<WorkerHandle>>>,
     join_waker: UnsafeCell<Option<Unparker>>,
-    coroutine: UnsafeCell<Option<Co>>,
-    yielder: Cell<*const TaskYielder>,
     owned_slot: Cell<usize>,
     locals: UnsafeCell<Option<Box<crate::task_local::LocalMap>>>,
-    /// Wake-up stamp and trace record (`trace/task.rs` rules).
-    pub(crate) obs: crate::trace::TaskObs,
 }
 
 // SAFETY: the `Cell` and `UnsafeCell` fields follow the access rules in the
-// module docs: `coroutine`, `yielder` and `owned_slot` are only touched on the
+// module docs: `coroutine`, `yielder`, `suspend_sp` and `owned_slot` are only touched on the
 // home worker thread (rule 3); `home` is written once before it can be read
 // elsewhere (rule 4); `join_waker` is handed over through the `JOIN_WAKER`
 // bit (state rule 6). Everything else is atomic or immutable.
@@ -111,14 +125,15 @@ impl Header {
     fn new(meta: Meta) -> Header {
         Header {
             state: State::new_scheduled(),
+            yielder: Cell::new(std::ptr::null()),
+            suspend_sp: Cell::new(0),
+            coroutine: UnsafeCell::new(None),
+            obs: Default::default(),
             meta,
             home: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
-            coroutine: UnsafeCell::new(None),
-            yielder: Cell::new(std::ptr::null()),
             owned_slot: Cell::new(usize::MAX),
             locals: UnsafeCell::new(None),
-            obs: Default::default(),
         }
     }
 
@@ -133,6 +148,19 @@ impl Header {
     pub(crate) unsafe fn set_home(&self, home: crate::loom::sync::Arc<WorkerHandle>) {
         // SAFETY: the caller is the first run; nobody reads `home` yet (rule 4).
         self.home.with_mut(|h| unsafe { *h = Some(home) });
+    }
+
+    /// Drops the reference to the home worker when the task finished, on
+    /// that worker's thread: so the handle's reference count is touched by
+    /// one thread only (`set_home` and this), not bounced between the home
+    /// worker and whichever thread frees the task.
+    ///
+    /// # Safety
+    /// Home worker thread, in `finish` of a task that ran to its end (not at
+    /// shutdown): nobody reads `home` any more (rule 4).
+    pub(crate) unsafe fn take_home(&self) -> Option<crate::loom::sync::Arc<WorkerHandle>> {
+        // SAFETY: the caller's contract; see rule 4.
+        self.home.with_mut(|h| unsafe { (*h).take() })
     }
 
     /// The running coroutine's coroutine slot.
@@ -155,8 +183,28 @@ impl Header {
         self.locals.with_mut(|l| unsafe { &mut *l })
     }
 
+    /// The running coroutine's yielder (it lives at the top of the
+    /// coroutine's stack), null before the first run. Home thread only.
+    #[inline]
     pub(crate) fn yielder(&self) -> *const TaskYielder {
         self.yielder.get()
+    }
+
+    /// The yielder, for a coroutine about to suspend: also notes where its
+    /// stack pointer is, for the prefetch before its next resume. Running
+    /// coroutine only (home thread).
+    #[inline(always)]
+    pub(crate) fn yielder_to_suspend(&self) -> *const TaskYielder {
+        let marker = 0u8;
+        self.suspend_sp.set(std::ptr::addr_of!(marker) as usize);
+        self.yielder.get()
+    }
+
+    /// Where the coroutine's stack pointer was at its last suspension
+    /// (approximately), 0 if it never suspended. Home thread only.
+    #[inline]
+    pub(crate) fn suspend_sp(&self) -> usize {
+        self.suspend_sp.get()
     }
 
     pub(crate) fn owned_slot(&self) -> usize {
@@ -360,5 +408,29 @@ where
 impl fmt::Debug for dyn RawTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.header().fmt(f)
+    }
+}
+
+#[cfg(all(test, not(pinstack_loom)))]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn the_fields_a_resume_reads_come_first_within_the_prefetched_bytes() {
+        // `scheduler::worker::prefetch_ready` prefetches the lines holding
+        // the first 88 bytes of the next task's header.
+        let hot_end = [
+            offset_of!(Header, state) + size_of::<State>(),
+            offset_of!(Header, yielder) + size_of::<Cell<*const TaskYielder>>(),
+            offset_of!(Header, suspend_sp) + size_of::<Cell<usize>>(),
+            offset_of!(Header, coroutine) + size_of::<UnsafeCell<Option<Co>>>(),
+            offset_of!(Header, obs) + size_of::<crate::trace::TaskObs>(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap();
+        assert!(hot_end <= 88, "resume fields end at byte {hot_end}");
+        assert!(offset_of!(Header, meta) >= hot_end);
     }
 }

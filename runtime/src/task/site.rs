@@ -232,7 +232,7 @@ pub(crate) fn release_stack(shared: &Shared, h: &Header, co: Option<Co>) {
 fn record_sample(shared: &Shared, h: &Header, stack: &pinstack_stackpool::PooledStack) {
     shared.obs.sites.record(
         h.meta.site,
-        h.meta.stack_hint,
+        h.meta.stack_hint as usize,
         stack.class(),
         stack.touched_bytes(),
     );
