@@ -2,9 +2,12 @@
 //! kernel itself trusts it, else `CLOCK_MONOTONIC`.
 //!
 //! Timestamps are *ticks*: TSC cycles, or nanoseconds on the fallback. A
-//! TSC read costs a third of a `clock_gettime` through the vDSO (11 ns
-//! against 27 ns on the 2-core VMs this was measured on), and a traced
-//! resume takes three of them.
+//! TSC read costs a third to a half of a `clock_gettime` through the vDSO
+//! (11 ns against 27 ns on the 2-core VMs this was first measured on; on a
+//! later KVM guest, a Xeon with a 2 GHz TSC, 41 ticks = 20 ns back to back
+//! when idle and 30 to 50 ns against 60 to 95 ns with the machine loaded),
+//! and it is most of what tracing costs: `probe.rs` takes as few as it can
+//! (one per resume boundary, one per wake-up).
 //!
 //! ```text
 //! first runtime start: mode = TSC if x86_64 and clocksource == "tsc" (the

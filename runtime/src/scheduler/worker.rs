@@ -168,6 +168,7 @@ pub(crate) fn deadline_tick(shared: &Shared, deadline: Instant) -> u64 {
 
 /// Fires due timers and collects I/O readiness without waiting.
 fn maintenance(cx: &Context, core: &mut Core) {
+    crate::metrics::probe::break_chain();
     fire_timers(&cx.shared, core);
     poll_io(cx, core, Some(Duration::ZERO));
 }
@@ -342,6 +343,7 @@ fn take_injector(cx: &Context, core: &Core) -> Option<TaskRef> {
 }
 
 fn steal(cx: &Context, core: &mut Core) -> Option<TaskRef> {
+    crate::metrics::probe::break_chain();
     let order = &cx.shared.steal_order[cx.handle.index];
     if order.is_empty() {
         return None;
@@ -455,6 +457,7 @@ fn spin_for_work(cx: &Context) -> bool {
 
 /// Sleeps in the poller until woken, an I/O event, or the next timer.
 fn sleep(cx: &Context) {
+    crate::metrics::probe::break_chain();
     let mut core = cx.core.borrow_mut();
     fire_timers(&cx.shared, &mut core);
     if !core.ready.is_empty() {

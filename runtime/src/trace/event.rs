@@ -13,7 +13,10 @@
 //! | REGION_END   | time          | name ptr     | name len    | resume no.   |              |          |
 //! | SUMMARY      | finish        | running, runnable | io, timer | sync, join | future, resumes | |
 //!
-//! Timestamps are clock ticks (`metrics/clock.rs`). One resume is one
+//! Timestamps are clock ticks (`metrics/clock.rs`). A RUN's start is the
+//! end of the worker's previous traced resume when the worker went straight
+//! from one to the other (`metrics/probe.rs`: slices on a busy worker's
+//! track touch), but never before the task's wake-up or spawn. One resume is one
 //! event: the wake-up that led to it (or, on a first run, the spawn) rides
 //! along in `c` and `d`. SUMMARY packs seven durations as `f32` ticks and
 //! the resume count as `u32`, two per word.

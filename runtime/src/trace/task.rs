@@ -31,7 +31,7 @@
 //!    (single writer, relaxed load + store); `woken_by` by the one waker as
 //!    in rule 1. Readers elsewhere (none today) would see a stale value.
 
-use crate::loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
+use crate::loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
 
 /// `runnable_at`: the next wake-up is sampled for the delay histogram.
 pub(crate) const ARMED: u64 = 1;
@@ -112,7 +112,6 @@ pub(crate) struct TaskTrace {
     pub(crate) id: u64,
     /// Who woke it last (`event::who_*`), written by the waker.
     pub(crate) woken_by: AtomicU64,
-    started: AtomicBool,
     last_end: AtomicU64,
     last_outcome: AtomicU8,
     acc: [AtomicU64; slot::COUNT],
@@ -139,7 +138,6 @@ impl TaskTrace {
         TaskTrace {
             id,
             woken_by: AtomicU64::new(0),
-            started: AtomicBool::new(false),
             last_end: AtomicU64::new(spawn_ns),
             last_outcome: AtomicU8::new(outcome::NEW),
             acc: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -149,12 +147,8 @@ impl TaskTrace {
     }
 
     /// A resume starts at `now`; `woke_at` is the wake-up stamp, if any.
-    /// Returns true on the task's first resume. Home worker only.
-    pub(crate) fn begin(&self, now: u64, woke_at: Option<u64>) -> bool {
-        let first = !self.started.load(Relaxed);
-        if first {
-            self.started.store(true, Relaxed);
-        }
+    /// Home worker only.
+    pub(crate) fn begin(&self, now: u64, woke_at: Option<u64>) {
         let since = self.last_end.load(Relaxed).min(now);
         let last = self.last_outcome.load(Relaxed);
         if (outcome::PARK..outcome::FINISHED).contains(&last) {
@@ -168,7 +162,6 @@ impl TaskTrace {
             // Spawned or yielded: runnable from then on.
             add(&self.acc[slot::RUNNABLE], now - since);
         }
-        first
     }
 
     /// The resume that started at `start` ended at `now` with `out`.
@@ -195,9 +188,9 @@ mod tests {
     #[test]
     fn accounting_splits_waits_by_reason() {
         let t = TaskTrace::new(1, 100);
-        assert!(t.begin(150, Some(100))); // runnable 50
+        t.begin(150, Some(100)); // runnable 50
         t.end(150, 200, outcome::PARK + 1); // running 50, then timer wait
-        assert!(!t.begin(1_300, Some(1_200))); // timer 1000, runnable 100
+        t.begin(1_300, Some(1_200)); // timer 1000, runnable 100
         t.end(1_300, 1_310, outcome::YIELD); // running 10
         t.begin(1_320, None); // runnable 10
         t.end(1_320, 1_330, outcome::PARK + 2); // running 10, then sync
