@@ -364,6 +364,16 @@ fn stop_workers(shared: &Shared, workers: Vec<thread::JoinHandle<()>>) {
         let _ = t.join();
     }
     shared.blocking.shutdown(shared);
+    // Starts handed to a worker after it drained its inbox for the last time.
+    for w in shared.workers.iter() {
+        loop {
+            match w.inbox.steal() {
+                Steal::Success(t) => scheduler::cancel_unstarted(shared, t),
+                Steal::Empty => break,
+                Steal::Retry => {}
+            }
+        }
+    }
     loop {
         match shared.injector.steal() {
             Steal::Success(t) => scheduler::cancel_unstarted(shared, t),

@@ -379,3 +379,68 @@ fn a_task_woken_by_io_runs_before_the_backlog() {
         "the reader ran after {ran_at} of {total} ticks"
     );
 }
+
+/// Short reads and writes clear the socket's readiness (the next call waits
+/// for an event instead of trying the syscall): a byte stream written in
+/// bursts of every size, by a peer on a plain thread, with pauses that let
+/// the reader drain the socket and park in between, arrives whole and in
+/// order, and so does the echo of it written back through short writes.
+#[test]
+fn stream_of_short_reads_and_writes_arrives_whole() {
+    const TOTAL: usize = 4 << 20;
+    let pattern = |i: usize| (i * 31 % 251) as u8;
+    let rt = rt(2);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        let mut r = s.try_clone().expect("clone");
+        let reader = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 100_000];
+            let mut got = 0usize;
+            loop {
+                let n = r.read(&mut buf).expect("peer read");
+                if n == 0 {
+                    return got;
+                }
+                for (k, &b) in buf[..n].iter().enumerate() {
+                    assert_eq!(b, pattern(got + k), "echo byte {}", got + k);
+                }
+                got += n;
+            }
+        });
+        let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
+        let (mut off, mut burst) = (0usize, 1usize);
+        while off < TOTAL {
+            let end = (off + burst).min(TOTAL);
+            s.write_all(&data[off..end]).expect("peer write");
+            off = end;
+            burst = burst * 7 % 65_521 + 1;
+            if burst % 5 == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        reader.join().expect("peer reader")
+    });
+    let echoed = rt.block_on(move || {
+        let s = TcpStream::connect(addr).expect("connect");
+        let mut buf = vec![0u8; 3000];
+        let mut got = 0usize;
+        loop {
+            let n = s.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            for (k, &b) in buf[..n].iter().enumerate() {
+                assert_eq!(b, pattern(got + k), "byte {}", got + k);
+            }
+            (&s).write_all(&buf[..n]).expect("echo");
+            got += n;
+        }
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        got
+    });
+    assert_eq!(echoed, TOTAL);
+    assert_eq!(peer.join().expect("peer"), TOTAL);
+}

@@ -75,6 +75,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) steals: Counter,
     pub(crate) remote_steals: Counter,
     pub(crate) spawned: Counter,
+    pub(crate) handed_off: Counter,
     /// Resumes by how they ended, indexed by `trace::task::outcome` (yield,
     /// park for each `Reason`, finished, panicked): one counter written per
     /// resume; resumes are their sum.
@@ -220,6 +221,9 @@ pub struct WorkerMetrics {
     pub remote_steals: u64,
     /// Tasks spawned from this worker onto its own queue.
     pub spawned: u64,
+    /// Unstarted tasks this worker handed to a less loaded peer of its node
+    /// to start there (start-time balancing).
+    pub handed_off: u64,
     /// Times a task called `yield_now`.
     pub yields: u64,
     /// Suspensions waiting for I/O readiness.
@@ -275,6 +279,14 @@ impl WorkerCounters {
         }
     }
 
+    /// An unstarted task was handed to a peer to start there.
+    #[inline]
+    pub(crate) fn handed_off(&self) {
+        if self.on {
+            self.handed_off.incr();
+        }
+    }
+
     /// A task was spawned from this worker onto its own queue.
     #[inline]
     pub(crate) fn spawned_here(&self) {
@@ -294,6 +306,7 @@ impl WorkerCounters {
             steals: self.steals.get(),
             remote_steals: self.remote_steals.get(),
             spawned: self.spawned.get(),
+            handed_off: self.handed_off.get(),
             yields: self.ended[outcome::YIELD as usize].get(),
             suspends_io: self.ended[outcome::PARK as usize].get(),
             suspends_timer: self.ended[outcome::PARK as usize + 1].get(),

@@ -76,7 +76,7 @@ fn label(v: &str) -> String {
 
 fn worker_families(o: &mut String, m: &RuntimeMetrics) {
     type Get = fn(&super::WorkerMetrics) -> u64;
-    let counters: [(&str, &str, Get); 4] = [
+    let counters: [(&str, &str, Get); 5] = [
         ("pinstack_worker_resumes_total", "Coroutine resumes.", |w| {
             w.resumes
         }),
@@ -89,6 +89,11 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
             "pinstack_worker_spawned_total",
             "Tasks spawned onto the worker's own queue.",
             |w| w.spawned,
+        ),
+        (
+            "pinstack_worker_handed_off_total",
+            "Unstarted tasks handed to a less loaded peer to start there.",
+            |w| w.handed_off,
         ),
         (
             "pinstack_worker_long_runs_total",

@@ -188,14 +188,54 @@ impl Registration {
         &self,
         dir: Direction,
         deadline: Option<Instant>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_inner(dir, deadline, op, |_| false)
+    }
+
+    /// [`io`](Registration::io) for a stream read or write of `want` bytes:
+    /// a short transfer (`0 < n < want`) proves the socket drained (or its
+    /// send buffer full) as of the syscall, so the readiness it observed is
+    /// cleared, and the next call waits for an event instead of making a
+    /// syscall that would fail with `WouldBlock` (what tokio does too). The
+    /// clear is conditional on the tick, as after `WouldBlock`: an event that
+    /// arrived since keeps its readiness.
+    pub(crate) fn io_transfer(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.io_inner(dir, deadline, op, |&n| n > 0 && n < want)
+    }
+
+    fn io_inner<R>(
+        &self,
+        dir: Direction,
+        deadline: Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
         loop {
             let observed = self.source.readiness.load(Acquire);
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
+            // Once registered, the readiness cell is exact (edge-triggered
+            // events since the registration reported the initial state): no
+            // bit in `dir` means the last syscall found nothing, and no event
+            // came since, so the syscall would fail. Skip it and wait.
+            let known_idle = observed & dir.bits() == 0 && self.home.get().is_some();
+            if !known_idle {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(r) => {
+                        if drained(&r) && self.home.get().is_some() {
+                            self.source.clear(dir, observed);
+                        }
+                        return Ok(r);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             if let Some(d) = deadline {
                 if Instant::now() >= d {
@@ -205,6 +245,15 @@ impl Registration {
             if !scheduler::in_worker_task() {
                 // A plain thread: block in poll(2) on this one descriptor.
                 crate::sys::poll_fd(self.fd, dir == Direction::Read, deadline)?;
+                if known_idle {
+                    // poll(2) saw the descriptor ready, but the home poller
+                    // may not have reported it yet: try the syscall now.
+                    match op() {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        r => return r,
+                    }
+                }
                 continue;
             }
             self.ensure_registered()?;

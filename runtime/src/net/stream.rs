@@ -155,11 +155,12 @@ impl TcpStream {
     /// `TimedOut` after the read timeout, or the socket's error.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let inner = &*self.inner;
-        inner
-            .reg
-            .io(Direction::Read, deadline_of(&inner.read_timeout), || {
-                (&inner.sock).read(buf)
-            })
+        inner.reg.io_transfer(
+            Direction::Read,
+            deadline_of(&inner.read_timeout),
+            buf.len(),
+            || (&inner.sock).read(buf),
+        )
     }
 
     /// Writes some of `buf`, suspending while the socket buffer is full.
@@ -169,11 +170,12 @@ impl TcpStream {
     /// `TimedOut` after the write timeout, or the socket's error.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let inner = &*self.inner;
-        inner
-            .reg
-            .io(Direction::Write, deadline_of(&inner.write_timeout), || {
-                (&inner.sock).write(buf)
-            })
+        inner.reg.io_transfer(
+            Direction::Write,
+            deadline_of(&inner.write_timeout),
+            buf.len(),
+            || (&inner.sock).write(buf),
+        )
     }
 
     /// Vectored write.
@@ -183,11 +185,13 @@ impl TcpStream {
     /// As [`write`](TcpStream::write).
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let inner = &*self.inner;
-        inner
-            .reg
-            .io(Direction::Write, deadline_of(&inner.write_timeout), || {
-                (&inner.sock).write_vectored(bufs)
-            })
+        let want = bufs.iter().map(|b| b.len()).sum();
+        inner.reg.io_transfer(
+            Direction::Write,
+            deadline_of(&inner.write_timeout),
+            want,
+            || (&inner.sock).write_vectored(bufs),
+        )
     }
 
     /// Vectored read.
@@ -197,11 +201,13 @@ impl TcpStream {
     /// As [`read`](TcpStream::read).
     pub fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let inner = &*self.inner;
-        inner
-            .reg
-            .io(Direction::Read, deadline_of(&inner.read_timeout), || {
-                (&inner.sock).read_vectored(bufs)
-            })
+        let want = bufs.iter().map(|b| b.len()).sum();
+        inner.reg.io_transfer(
+            Direction::Read,
+            deadline_of(&inner.read_timeout),
+            want,
+            || (&inner.sock).read_vectored(bufs),
+        )
     }
 
     /// Reads without removing the data from the socket's queue.

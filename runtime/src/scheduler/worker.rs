@@ -21,8 +21,8 @@
 
 use super::context::{self, Context};
 use super::{
-    Shared, WorkerHandle, MAINTENANCE_INTERVAL, MAX_IO_FIRST, MAX_LIFO_STREAK, MAX_LOCAL_STREAK,
-    SPIN_ROUNDS, STEAL_MIN,
+    Shared, WorkerHandle, BALANCE_MIN_LIVE, MAINTENANCE_INTERVAL, MAX_IO_FIRST, MAX_LIFO_STREAK,
+    MAX_LOCAL_STREAK, SPIN_MAX_ROUNDS, SPIN_MIN_ROUNDS, SPIN_PAUSES, STEAL_MIN,
 };
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
@@ -49,6 +49,8 @@ pub(crate) struct Core {
     local_streak: u32,
     tick: u32,
     rng: u32,
+    /// The adaptive pre-sleep spin budget, in rounds (`SPIN_MIN_ROUNDS`).
+    spin_rounds: u32,
     pub(crate) wheel: Wheel<TaskRef>,
     poll: mio::Poll,
     events: mio::Events,
@@ -73,6 +75,7 @@ impl Core {
             local_streak: 0,
             tick: 0,
             rng: seed | 1,
+            spin_rounds: SPIN_MIN_ROUNDS * 4,
             wheel: Wheel::new(),
             poll,
             events: mio::Events::with_capacity(1024),
@@ -325,7 +328,13 @@ fn prefetch(addr: usize) {
 fn drain_inbox(handle: &WorkerHandle, core: &mut Core) {
     loop {
         match handle.inbox.steal() {
-            Steal::Success(t) => core.ready.push_back(t),
+            Steal::Success(t) => {
+                if t.header().home().is_none() {
+                    // A start handed off by a peer (`hand_off_target`).
+                    handle.incoming.fetch_sub(1, Relaxed);
+                }
+                core.ready.push_back(t);
+            }
             Steal::Empty => break,
             Steal::Retry => continue,
         }
@@ -437,22 +446,24 @@ fn work_visible(cx: &Context) -> bool {
             .any(|w| w.index != cx.handle.index && w.has_stealable())
 }
 
-/// Looks for work for a short while before sleeping, if another worker is
-/// awake. Returns true if work showed up.
-fn spin_for_work(cx: &Context) -> bool {
+/// Looks for work for up to `rounds` rounds before sleeping, if another
+/// worker is awake. `Some(true)` if work showed up, `Some(false)` if the
+/// budget ran out, `None` if everybody else sleeps (nobody will produce
+/// work, so the spin was skipped).
+fn spin_for_work(cx: &Context, rounds: u32) -> Option<bool> {
     let n = cx.shared.workers.len();
-    for _ in 0..SPIN_ROUNDS {
+    for _ in 0..rounds {
         if cx.shared.idle.sleepers.load(Relaxed) + 1 >= n {
-            return false; // everybody else sleeps: nobody will produce work
+            return None;
         }
         if work_visible(cx) || cx.shared.is_shutdown() {
-            return true;
+            return Some(true);
         }
-        for _ in 0..32 {
+        for _ in 0..SPIN_PAUSES {
             std::hint::spin_loop();
         }
     }
-    false
+    Some(false)
 }
 
 /// Sleeps in the poller until woken, an I/O event, or the next timer.
@@ -464,8 +475,14 @@ fn sleep(cx: &Context) {
         return;
     }
     let h = &cx.handle;
-    if spin_for_work(cx) {
-        return;
+    let rounds = core.spin_rounds;
+    match spin_for_work(cx, rounds) {
+        Some(true) => {
+            core.spin_rounds = (rounds * 2).min(SPIN_MAX_ROUNDS);
+            return;
+        }
+        Some(false) => core.spin_rounds = (rounds / 2).max(SPIN_MIN_ROUNDS),
+        None => {}
     }
     h.sleeping.prepare_sleep(&cx.shared.idle);
     if work_visible(cx) || cx.shared.is_shutdown() {
@@ -494,8 +511,21 @@ fn run_task(cx: &Context, task: TaskRef) {
     // on their home) or its first run, and no other reference to the slot
     // exists while the worker runs it.
     let slot = unsafe { h.coroutine() };
-    if slot.is_none() && !first_run(cx, &task, slot) {
-        return;
+    if slot.is_none() {
+        // Unstarted: start here, or on a clearly less loaded peer.
+        if !h.meta.pinned {
+            if let Some(peer) = hand_off_target(cx) {
+                peer.incoming.fetch_add(1, Relaxed);
+                cx.handle.stats.handed_off();
+                // Stays RUNNING: the peer's `run_task` skips `start_running`
+                // (nobody can unpark a task that never ran).
+                peer.push_remote(task);
+                return;
+            }
+        }
+        if !first_run(cx, &task, slot) {
+            return;
+        }
     }
     let seq = cx.handle.resume_seq.load(Relaxed);
     cx.handle.resume_seq.store(seq + 1, Relaxed);
@@ -523,6 +553,33 @@ fn run_task(cx: &Context, task: TaskRef) {
     }
 }
 
+/// The same-node peer an unstarted task should start on instead of this
+/// worker, if any: this worker owns at least `BALANCE_MIN_LIVE` started
+/// tasks and the peer (counting the starts already handed to it) a quarter
+/// fewer and `BALANCE_MIN_LIVE / 4` fewer. The margin keeps the two from
+/// handing tasks back and forth; below the minimum no shared counter is
+/// read, so spawn-heavy code with short tasks never pays for it.
+fn hand_off_target(cx: &Context) -> Option<&Arc<WorkerHandle>> {
+    let mine = cx.handle.live.load(Relaxed);
+    if mine < BALANCE_MIN_LIVE {
+        return None;
+    }
+    let workers = &cx.shared.workers;
+    let mut best: Option<(&Arc<WorkerHandle>, usize)> = None;
+    for &v in cx.shared.steal_order[cx.handle.index].iter() {
+        let peer = &workers[v];
+        if peer.node != cx.handle.node {
+            break; // same node first in `steal_order`; never cross nodes
+        }
+        let theirs = peer.live.load(Relaxed) + peer.incoming.load(Relaxed);
+        if best.is_none_or(|(_, b)| theirs < b) {
+            best = Some((peer, theirs));
+        }
+    }
+    let (peer, theirs) = best?;
+    (theirs + theirs / 4 + BALANCE_MIN_LIVE / 4 < mine).then_some(peer)
+}
+
 /// Gives an unstarted task its home, stack and coroutine. Returns false if
 /// it could not start (it is then completed with the error).
 fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -> bool {
@@ -541,6 +598,8 @@ fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -
             *slot = Some(unsafe { task.clone().make_coroutine(stack) });
             let i = cx.core.borrow_mut().owned.insert(task.clone());
             h.set_owned_slot(i);
+            let live = &cx.handle.live;
+            live.store(live.load(Relaxed) + 1, Relaxed);
             true
         }
         Err(e) => {
@@ -561,6 +620,8 @@ fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
     crate::task::site::release_stack(&cx.shared, h, unsafe { h.coroutine() }.take());
     crate::task::drop_locals(h);
     cx.core.borrow_mut().owned.remove(h.owned_slot());
+    let live = &cx.handle.live;
+    live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
     // SAFETY: home thread; the task ran to its end (returned or panicked):
     // every unpark that read `home` queued the task before this run.
     drop(unsafe { h.take_home() });
