@@ -15,6 +15,7 @@ use crate::metrics::{LiveTasks, RuntimeMetrics};
 use crate::scheduler::{self, Core, Idle, Monitor, Shared, WorkerHandle, WAKER_TOKEN};
 use crate::task::{self, JoinHandle, Meta};
 use crossbeam_deque::{Injector, Steal, Worker};
+use crossbeam_utils::CachePadded;
 use pinstack_numa::{placement, NumaPolicy, Topology};
 use pinstack_stackpool::StackPool;
 use std::io;
@@ -86,7 +87,8 @@ impl Runtime {
                 registry,
                 idle.clone(),
             );
-            handle.stats = crate::metrics::WorkerCounters::new(config.obs.metrics);
+            handle.stats =
+                CachePadded::new(crate::metrics::WorkerCounters::new(config.obs.metrics));
             handles.push(Arc::new(handle));
             locals.push((local, poll));
         }

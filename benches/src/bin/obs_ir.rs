@@ -46,7 +46,31 @@ fn main() -> ExitCode {
     let run = || -> pinstack_benches::Result<f64> {
         let rt = runtime_with(c, workers)?;
         op(&rt, 1000)?;
-        op(&rt, n)
+        let reps: usize = std::env::var("OBS_IR_REPS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let mut ns = 0.0;
+        for _ in 0..reps {
+            let before = rt.metrics();
+            ns = op(&rt, n)?;
+            if std::env::var_os("OBS_IR_METRICS").is_some() {
+                let after = rt.metrics();
+                for (a, b) in after.workers.iter().zip(&before.workers) {
+                    eprintln!(
+                        "  worker {}: resumes {} steals {} parks {} spawned {} join-suspends {}",
+                        a.index,
+                        a.resumes - b.resumes,
+                        a.steals - b.steals,
+                        a.parks - b.parks,
+                        a.spawned - b.spawned,
+                        a.suspends_join - b.suspends_join,
+                    );
+                }
+                eprintln!("{ns:.1}");
+            }
+        }
+        Ok(ns)
     };
     match run() {
         Ok(ns) => {

@@ -443,7 +443,8 @@ fn work_visible(cx: &Context) -> bool {
             .shared
             .workers
             .iter()
-            .any(|w| w.index != cx.handle.index && w.has_stealable())
+            .enumerate()
+            .any(|(i, w)| i != cx.handle.index && w.has_stealable())
 }
 
 /// Looks for work for up to `rounds` rounds before sleeping, if another
