@@ -29,8 +29,11 @@ use crate::scheduler::{self, with_current_runtime};
 ///
 /// Called from a task (or a `spawn_blocking` thread) of a runtime. The task
 /// starts on the calling worker unless another worker is idle and this one
-/// has queued work to spare. Use [`Builder`] to name it, give it a stack size
-/// hint or pin it to this worker.
+/// has queued work to spare, or this worker already owns many started tasks
+/// (64 or more) and a peer on its NUMA node clearly fewer: then it starts
+/// there, so an accept loop's connections spread over the workers. Once
+/// started, a task never moves. Use [`Builder`] to name it, give it a stack
+/// size hint or pin it to this worker.
 ///
 /// # Panics
 ///
