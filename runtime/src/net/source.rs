@@ -112,6 +112,12 @@ impl Source {
         if ev.is_error() {
             bits |= ERROR;
         }
+        self.on_ready(bits);
+    }
+
+    /// Records readiness `bits` (one poller event) and wakes the waiters it
+    /// concerns.
+    fn on_ready(&self, bits: usize) {
         let mut cur = self.readiness.load(Acquire);
         loop {
             let next = ((cur & !READY_MASK).wrapping_add(TICK_ONE)) | (cur & READY_MASK) | bits;
@@ -131,6 +137,21 @@ impl Source {
                 }
             }
         }
+    }
+
+    /// After a `WouldBlock` on a registered socket, with `observed` the
+    /// readiness loaded before the syscall: clears the stale readiness and
+    /// publishes the caller as the waiter. Returns true if readiness arrived
+    /// meanwhile (the caller retries at once instead of parking); else the
+    /// caller parks, and an event wakes it.
+    fn prepare_wait(&self, dir: Direction, observed: usize) -> bool {
+        self.clear(dir, observed);
+        self.set_waiter(dir);
+        if self.readiness.load(Acquire) & dir.bits() != 0 {
+            self.clear_waiter(dir);
+            return true;
+        }
+        false
     }
 
     fn clear(&self, dir: Direction, observed: usize) {
@@ -257,12 +278,8 @@ impl Registration {
                 continue;
             }
             self.ensure_registered()?;
-            self.source.clear(dir, observed);
-            self.source.set_waiter(dir);
-            if self.source.readiness.load(Acquire) & dir.bits() != 0 {
-                // Readiness arrived after the failed syscall: retry now.
-                self.source.clear_waiter(dir);
-                continue;
+            if self.source.prepare_wait(dir, observed) {
+                continue; // readiness arrived after the failed syscall
             }
             match deadline {
                 Some(d) => park::park_until(Reason::Io, d),
@@ -344,4 +361,78 @@ pub(crate) fn timed_out(dir: Direction) -> io::Error {
         Direction::Write => "write",
     };
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+#[cfg(all(test, pinstack_loom))]
+mod tests_loom {
+    //! The readiness protocol of a registered socket, with the reader on a
+    //! thread (park/unpark through the same `Unparker` a task uses) and the
+    //! poller on another. The "socket" is a byte counter: the kernel makes
+    //! data available, then the poller dispatches the edge-triggered event
+    //! (`on_ready`). The reader follows `Registration::io_inner`: skip the
+    //! syscall while the cell says not ready, a short read clears the
+    //! readiness it observed, `WouldBlock` goes through `prepare_wait`. A
+    //! lost readiness leaves the reader parked forever, which loom reports.
+    use super::*;
+    use crate::loom::sync::atomic::AtomicUsize;
+    use crate::loom::sync::Arc;
+    use loom::thread;
+
+    fn read_all(source: &Source, data: &AtomicUsize, want: usize) {
+        let dir = Direction::Read;
+        let mut got = 0;
+        while got < want {
+            let observed = source.readiness.load(Acquire);
+            if observed & dir.bits() != 0 {
+                // The syscall: takes what is there (a buffer larger than
+                // anything sent, so every successful read is short).
+                let n = data.swap(0, AcqRel);
+                if n > 0 {
+                    got += n;
+                    source.clear(dir, observed);
+                    continue;
+                }
+            }
+            if source.prepare_wait(dir, observed) {
+                continue;
+            }
+            park::park(Reason::Io);
+            source.clear_waiter(dir);
+        }
+    }
+
+    #[test]
+    fn loom_readiness_is_never_lost_with_short_read_clears() {
+        loom::model(|| {
+            let source = Arc::new(Source::new());
+            let data = Arc::new(AtomicUsize::new(0));
+            let (s, d) = (source.clone(), data.clone());
+            let poller = thread::spawn(move || {
+                for _ in 0..2 {
+                    d.fetch_add(1, AcqRel); // the kernel queues a segment
+                    s.on_ready(READABLE); // the poller reports the edge
+                }
+            });
+            read_all(&source, &data, 2);
+            poller.join().expect("poller");
+        });
+    }
+
+    #[test]
+    fn loom_event_before_the_first_wait_is_kept() {
+        // The event lands while the reader's cell still says "not ready"
+        // (it skipped the syscall): the re-check in `prepare_wait` or the
+        // wake-up must carry it.
+        loom::model(|| {
+            let source = Arc::new(Source::new());
+            let data = Arc::new(AtomicUsize::new(0));
+            let (s, d) = (source.clone(), data.clone());
+            let poller = thread::spawn(move || {
+                d.fetch_add(3, AcqRel);
+                s.on_ready(READABLE | WRITABLE);
+            });
+            read_all(&source, &data, 3);
+            poller.join().expect("poller");
+        });
+    }
 }
