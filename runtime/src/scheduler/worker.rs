@@ -557,9 +557,10 @@ fn run_task(cx: &Context, task: TaskRef) {
 /// The same-node peer an unstarted task should start on instead of this
 /// worker, if any: this worker owns at least `BALANCE_MIN_LIVE` started
 /// tasks and the peer (counting the starts already handed to it) a quarter
-/// fewer and `BALANCE_MIN_LIVE / 4` fewer. The margin keeps the two from
-/// handing tasks back and forth; below the minimum no shared counter is
-/// read, so spawn-heavy code with short tasks never pays for it.
+/// fewer and `BALANCE_MIN_LIVE / 4` fewer, and the monitor does not see the
+/// peer in a long run. The margin keeps the two from handing tasks back and
+/// forth; below the minimum no shared counter is read, so spawn-heavy code
+/// with short tasks never pays for it.
 fn hand_off_target(cx: &Context) -> Option<&Arc<WorkerHandle>> {
     let mine = cx.handle.live.load(Relaxed);
     if mine < BALANCE_MIN_LIVE {
@@ -571,6 +572,9 @@ fn hand_off_target(cx: &Context) -> Option<&Arc<WorkerHandle>> {
         let peer = &workers[v];
         if peer.node != cx.handle.node {
             break; // same node first in `steal_order`; never cross nodes
+        }
+        if peer.stuck.load(Relaxed) {
+            continue; // in a long run: the task would wait in its inbox
         }
         let theirs = peer.live.load(Relaxed) + peer.incoming.load(Relaxed);
         if best.is_none_or(|(_, b)| theirs < b) {
