@@ -576,13 +576,17 @@ fn hand_off_target(cx: &Context) -> Option<&Arc<WorkerHandle>> {
         if peer.stuck.load(Relaxed) {
             continue; // in a long run: the task would wait in its inbox
         }
-        let theirs = peer.live.load(Relaxed) + peer.incoming.load(Relaxed);
+        let theirs = peer
+            .live
+            .load(Relaxed)
+            .saturating_add(peer.incoming.load(Relaxed));
         if best.is_none_or(|(_, b)| theirs < b) {
             best = Some((peer, theirs));
         }
     }
     let (peer, theirs) = best?;
-    (theirs + theirs / 4 + BALANCE_MIN_LIVE / 4 < mine).then_some(peer)
+    let margin = theirs / 4 + BALANCE_MIN_LIVE / 4;
+    (theirs.saturating_add(margin) < mine).then_some(peer)
 }
 
 /// Gives an unstarted task its home, stack and coroutine. Returns false if
