@@ -13,7 +13,7 @@ use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::metrics::{LiveTasks, RuntimeMetrics};
 use crate::scheduler::{self, Core, Idle, Monitor, Shared, WorkerHandle, WAKER_TOKEN};
-use crate::task::{self, JoinHandle, Meta};
+use crate::task::{self, JoinHandle, Meta, TaskRef};
 use crossbeam_deque::{Injector, Steal, Worker};
 use crossbeam_utils::CachePadded;
 use pinstack_numa::{placement, NumaPolicy, Topology};
@@ -366,18 +366,19 @@ fn stop_workers(shared: &Shared, workers: Vec<thread::JoinHandle<()>>) {
         let _ = t.join();
     }
     shared.blocking.shutdown(shared);
-    // Starts handed to a worker after it drained its inbox for the last time.
-    for w in shared.workers.iter() {
-        loop {
-            match w.inbox.steal() {
-                Steal::Success(t) => scheduler::cancel_unstarted(shared, t),
-                Steal::Empty => break,
-                Steal::Retry => {}
-            }
-        }
+    // Starts handed to a worker after it drained its inbox for the last
+    // time, then spawns from outside that no worker took.
+    for queue in shared.workers.iter().map(|w| &w.inbox) {
+        cancel_queued(shared, queue);
     }
+    cancel_queued(shared, &shared.injector);
+}
+
+/// Empties `queue`, cancelling the unstarted tasks in it (started ones were
+/// cancelled by their worker; their references just drop).
+fn cancel_queued(shared: &Shared, queue: &Injector<TaskRef>) {
     loop {
-        match shared.injector.steal() {
+        match queue.steal() {
             Steal::Success(t) => scheduler::cancel_unstarted(shared, t),
             Steal::Empty => break,
             Steal::Retry => {}

@@ -120,11 +120,10 @@ pub(crate) struct WorkerHandle {
     /// ones. Only the slowly changing part is published: a stale total
     /// would make a thief take every unstarted task.
     pub(crate) started_queued: AtomicUsize,
-    /// Started, unfinished tasks homed on this worker (plain store by the
-    /// worker at each first run and finish), for start-time balancing.
+    /// Started, unfinished tasks homed on this worker (the size of its
+    /// `Owned` slab, stored by the worker at each first run and finish), for
+    /// start-time balancing.
     pub(crate) live: CachePadded<AtomicUsize>,
-    /// Unstarted tasks peers handed to this worker's inbox, not yet drained.
-    pub(crate) incoming: AtomicUsize,
     pub(crate) stats: CachePadded<crate::metrics::WorkerCounters>,
     /// The worker's poller registry, for registering and deregistering
     /// sockets from any thread.
@@ -170,7 +169,6 @@ impl WorkerHandle {
             resume_seq: CachePadded::new(AtomicU64::new(0)),
             started_queued: AtomicUsize::new(0),
             live: CachePadded::new(AtomicUsize::new(0)),
-            incoming: AtomicUsize::new(0),
             stats: Default::default(),
             registry,
             releases: Default::default(),

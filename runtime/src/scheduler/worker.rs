@@ -124,6 +124,11 @@ impl Owned {
         }
     }
 
+    /// Started tasks held.
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
     fn remove(&mut self, i: usize) {
         if let Some(slot) = self.slots.get_mut(i) {
             if slot.take().is_some() {
@@ -328,13 +333,7 @@ fn prefetch(addr: usize) {
 fn drain_inbox(handle: &WorkerHandle, core: &mut Core) {
     loop {
         match handle.inbox.steal() {
-            Steal::Success(t) => {
-                if t.header().home().is_none() {
-                    // A start handed off by a peer (`hand_off_target`).
-                    handle.incoming.fetch_sub(1, Relaxed);
-                }
-                core.ready.push_back(t);
-            }
+            Steal::Success(t) => core.ready.push_back(t),
             Steal::Empty => break,
             Steal::Retry => continue,
         }
@@ -516,7 +515,6 @@ fn run_task(cx: &Context, task: TaskRef) {
         // Unstarted: start here, or on a clearly less loaded peer.
         if !h.meta.pinned {
             if let Some(peer) = hand_off_target(cx) {
-                peer.incoming.fetch_add(1, Relaxed);
                 cx.handle.stats.handed_off();
                 // Stays RUNNING: the peer's `run_task` skips `start_running`
                 // (nobody can unpark a task that never ran).
@@ -556,8 +554,8 @@ fn run_task(cx: &Context, task: TaskRef) {
 
 /// The same-node peer an unstarted task should start on instead of this
 /// worker, if any: this worker owns at least `BALANCE_MIN_LIVE` started
-/// tasks and the peer (counting the starts already handed to it) a quarter
-/// fewer and `BALANCE_MIN_LIVE / 4` fewer, and the monitor does not see the
+/// tasks and the peer (counting what waits in its inbox, starts handed to
+/// it among them) a quarter fewer and `BALANCE_MIN_LIVE / 4` fewer, and the monitor does not see the
 /// peer in a long run. The margin keeps the two from handing tasks back and
 /// forth; below the minimum no shared counter is read, so spawn-heavy code
 /// with short tasks never pays for it.
@@ -576,10 +574,7 @@ fn hand_off_target(cx: &Context) -> Option<&Arc<WorkerHandle>> {
         if peer.stuck.load(Relaxed) {
             continue; // in a long run: the task would wait in its inbox
         }
-        let theirs = peer
-            .live
-            .load(Relaxed)
-            .saturating_add(peer.incoming.load(Relaxed));
+        let theirs = peer.live.load(Relaxed).saturating_add(peer.inbox.len());
         if best.is_none_or(|(_, b)| theirs < b) {
             best = Some((peer, theirs));
         }
@@ -605,10 +600,11 @@ fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -
             unsafe { h.set_home(cx.handle.clone()) };
             // SAFETY: first run on the home worker; the stage holds the closure.
             *slot = Some(unsafe { task.clone().make_coroutine(stack) });
-            let i = cx.core.borrow_mut().owned.insert(task.clone());
+            let mut core = cx.core.borrow_mut();
+            let i = core.owned.insert(task.clone());
+            cx.handle.live.store(core.owned.len(), Relaxed);
+            drop(core);
             h.set_owned_slot(i);
-            let live = &cx.handle.live;
-            live.store(live.load(Relaxed) + 1, Relaxed);
             true
         }
         Err(e) => {
@@ -628,9 +624,10 @@ fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
     // SAFETY: home thread, no other reference to the slot is live.
     crate::task::site::release_stack(&cx.shared, h, unsafe { h.coroutine() }.take());
     crate::task::drop_locals(h);
-    cx.core.borrow_mut().owned.remove(h.owned_slot());
-    let live = &cx.handle.live;
-    live.store(live.load(Relaxed).saturating_sub(1), Relaxed);
+    let mut core = cx.core.borrow_mut();
+    core.owned.remove(h.owned_slot());
+    cx.handle.live.store(core.owned.len(), Relaxed);
+    drop(core);
     // SAFETY: home thread; the task ran to its end (returned or panicked):
     // every unpark that read `home` queued the task before this run.
     drop(unsafe { h.take_home() });
