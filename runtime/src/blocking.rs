@@ -156,8 +156,7 @@ where
         pinned: false,
         site,
     };
-    let t = Task::new(f, meta);
-    let h = JoinHandle::new(t.clone());
+    let (t, h) = Task::allocate(f, meta);
     if let Err(e) = shared.live.try_spawn() {
         panic!("spawn_blocking: {e}");
     }

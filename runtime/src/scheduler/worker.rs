@@ -150,6 +150,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, handle: Arc<WorkerHandle>, core: C
     // SAFETY: `cx` lives on this stack frame until after the guard drops.
     let _guard = unsafe { context::enter(&cx) };
     crate::metrics::probe::enter_worker(&cx.shared, cx.handle.index);
+    crate::task::alloc::enable();
     while !cx.shared.is_shutdown() {
         match next_task(&cx) {
             Some(task) => run_task(&cx, task),
@@ -157,6 +158,7 @@ pub(crate) fn run_worker(shared: Arc<Shared>, handle: Arc<WorkerHandle>, core: C
         }
     }
     shutdown(&cx);
+    crate::task::alloc::drain();
 }
 
 fn now_tick(shared: &Shared, now: Instant) -> u64 {
@@ -174,11 +176,13 @@ pub(crate) fn deadline_tick(shared: &Shared, deadline: Instant) -> u64 {
     }
 }
 
-/// Fires due timers and collects I/O readiness without waiting.
+/// Fires due timers, collects I/O readiness without waiting, and gives
+/// back task memory left unused for a period.
 fn maintenance(cx: &Context, core: &mut Core) {
     crate::metrics::probe::break_chain();
     fire_timers(&cx.shared, core);
     poll_io(cx, core, Some(Duration::ZERO));
+    crate::task::alloc::decay(Instant::now());
 }
 
 fn fire_timers(shared: &Shared, core: &mut Core) {
@@ -489,10 +493,16 @@ fn sleep(cx: &Context) {
         h.sleeping.cancel_sleep(&cx.shared.idle);
         return;
     }
-    let timeout = core.wheel.next_deadline().map(|tick| {
+    let now = Instant::now();
+    let mut timeout = core.wheel.next_deadline().map(|tick| {
         let at = cx.shared.time_base + Duration::from_millis(tick);
-        at.saturating_duration_since(Instant::now())
+        at.saturating_duration_since(now)
     });
+    // Cached task memory decays by periods: wake to give it back.
+    if crate::task::alloc::decay(now) {
+        let period = crate::task::alloc::DECAY_PERIOD;
+        timeout = Some(timeout.map_or(period, |t| t.min(period)));
+    }
     h.stats.parked();
     poll_io(cx, &mut core, timeout);
     h.sleeping.cancel_sleep(&cx.shared.idle);

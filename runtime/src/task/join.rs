@@ -1,11 +1,11 @@
 //! Waiting for a task: [`JoinHandle`] and [`JoinError`].
 
-use super::raw::JoinOutput;
+use super::raw::TaskRef;
 use crate::park::{self, Reason};
 use pinstack_stackpool::PoolError;
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::marker::PhantomData;
 
 /// An owned permission to wait for a task and take its result.
 ///
@@ -25,12 +25,20 @@ use std::sync::Arc;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct JoinHandle<T> {
-    raw: Option<Arc<dyn JoinOutput<T>>>,
+    raw: Option<TaskRef>,
+    /// The output type; `fn() -> T` keeps the handle `Send` and `Sync`
+    /// whatever `T` (it never holds a `T`, only hands one out by value).
+    _output: PhantomData<fn() -> T>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(raw: Arc<dyn JoinOutput<T>>) -> JoinHandle<T> {
-        JoinHandle { raw: Some(raw) }
+    /// # Safety
+    /// `T` is the output type of `raw`'s task.
+    pub(super) unsafe fn from_task(raw: TaskRef) -> JoinHandle<T> {
+        JoinHandle {
+            raw: Some(raw),
+            _output: PhantomData,
+        }
     }
 
     /// Waits for the task to finish and returns its value.
@@ -67,9 +75,10 @@ impl<T> JoinHandle<T> {
                 }
             }
         }
-        // SAFETY: COMPLETE observed (Acquire) and the output not yet taken:
-        // the handle was consumed, so this runs once.
-        let out = unsafe { raw.take_output() };
+        // SAFETY: `T` is the task's output type (`from_task`); COMPLETE
+        // observed (Acquire) and the output not yet taken: the handle was
+        // consumed, so this runs once.
+        let out = unsafe { raw.take_output::<T>() };
         // No `drop_join_interest`: `JOIN_INTEREST` is read only by `complete`
         // (state rule 5), which already ran, and the output is taken; a
         // read-modify-write less per join.
@@ -95,9 +104,10 @@ impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(raw) = self.raw.take() {
             if raw.header().state.drop_join_interest() {
-                // SAFETY: the task completed before the interest was dropped,
-                // so state rule 5 gives the output to this side.
-                drop(unsafe { raw.take_output() });
+                // SAFETY: `T` is the task's output type (`from_task`); the
+                // task completed before the interest was dropped, so state
+                // rule 5 gives the output to this side.
+                drop(unsafe { raw.take_output::<T>() });
             }
         }
     }

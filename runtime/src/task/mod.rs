@@ -9,6 +9,7 @@
 //! See `state.rs` for the state machine and `raw.rs` for the memory layout
 //! and field-access rules.
 
+pub(crate) mod alloc;
 mod builder;
 mod join;
 mod raw;
@@ -105,9 +106,8 @@ where
     }
     shared.live.try_spawn()?;
     let pinned = meta.pinned;
-    let task = Task::new(f, meta);
+    let (task, handle) = Task::allocate(f, meta);
     crate::metrics::probe::on_spawn(shared, task.header());
-    let handle = JoinHandle::new(task.clone());
     scheduler::spawn_unstarted(shared, task, pinned);
     Ok(handle)
 }

@@ -1,23 +1,30 @@
 //! The task allocation and its type-erased views.
 //!
-//! One spawn is one allocation, an `Arc<Task<F, T>>`:
+//! One spawn is one allocation, a `Task<F, T>` from the worker's recycled
+//! task memory (`alloc.rs`), reference-counted by hand:
 //!
 //! ```text
-//! Arc<Task<F, T>>
+//! Task<F, T>
 //! +--------------------------------------------------------------+
 //! | Header (not generic)                                         |
 //! |   state        AtomicUsize      any thread (see state.rs)    |
-//! |   home         Arc<WorkerHandle> written once, at first run  |
 //! |   coroutine    Coroutine<..>     home worker thread only     |
-//! |   join_waker   Unparker          joiner, then completer      |
+//! |   refs         AtomicUsize      TaskRef clone / drop         |
+//! |   vtable       &'static Vtable  immutable                    |
 //! |   meta         name, stack hint, spawn site (immutable)      |
+//! |   home         Arc<WorkerHandle> written once, at first run  |
+//! |   join_waker   Unparker          joiner, then completer      |
 //! +--------------------------------------------------------------+
 //! | stage: Unstarted(F) | Running | Finished(Result<T>) | Taken   |
 //! +--------------------------------------------------------------+
 //! ```
 //!
-//! The scheduler sees it as a [`TaskRef`] (`Arc<dyn RawTask>`); the join
-//! handle sees the same allocation as `Arc<dyn JoinOutput<T>>`.
+//! The scheduler and the join handle both hold a [`TaskRef`], a pointer to
+//! the header; what depends on `F` and `T` goes through the header's
+//! [`Vtable`] (the join handle's `take_output` writes the typed output
+//! through an untyped pointer, as tokio's does). A `std::sync::Arc<dyn ..>`
+//! would do the counting, but its memory would come from the global
+//! allocator, which is what `alloc.rs` exists to avoid.
 //!
 //! Field access rules:
 //! 1. `stage` holds `F` until the first run, which takes it on the home worker
@@ -29,7 +36,7 @@
 //! 3. `coroutine`, `yielder`, `suspend_sp` and `owned_slot` are touched only on the home
 //!    worker's thread. The coroutine (and its stack) is removed when the task
 //!    completes or is cancelled, on that thread, so the `!Send` coroutine
-//!    never crosses a thread even if the last `Arc` is dropped elsewhere.
+//!    never crosses a thread even if the last `TaskRef` is dropped elsewhere.
 //! 4. `home` is written once at first run, before the coroutine can create an
 //!    unparker; any thread that later unparks the task got that unparker
 //!    through some synchronisation, which orders the write before its read.
@@ -38,20 +45,21 @@
 //!    reading it, and `finish` (the task returned) takes it out on the home
 //!    thread. Shutdown's cancellation leaves it (an unpark may race there).
 
-use super::join::JoinError;
+use super::alloc;
+use super::join::{JoinError, JoinHandle};
 use super::state::State;
+use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::*};
 use crate::loom::UnsafeCell;
-// The task allocation is always a std `Arc`: it is shared through trait
-// objects (`Arc<dyn RawTask>`), which loom's `Arc` cannot express. The loom
-// models check the state word (`state.rs`), which does go through the shim.
 use crate::park::Unparker;
 use crate::scheduler::WorkerHandle;
 use corosensei::{Coroutine, Yielder};
 use pinstack_stackpool::PooledStack;
+use std::alloc::Layout;
 use std::cell::Cell;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::panic::Location;
-use std::sync::Arc;
+use std::ptr::NonNull;
 
 /// What a suspending coroutine asks its worker to do.
 #[derive(Debug, Clone, Copy)]
@@ -64,9 +72,6 @@ pub(crate) enum Suspend {
 
 pub(crate) type Co = Coroutine<(), Suspend, (), PooledStack>;
 pub(crate) type TaskYielder = Yielder<(), Suspend>;
-
-/// The scheduler's handle to a task.
-pub(crate) type TaskRef = Arc<dyn RawTask>;
 
 /// Immutable facts about a task, fixed at spawn.
 #[derive(Debug)]
@@ -95,6 +100,9 @@ pub(crate) struct Header {
     coroutine: UnsafeCell<Option<Co>>,
     /// Wake-up stamp and trace record (`trace/task.rs` rules).
     pub(crate) obs: crate::trace::TaskObs,
+    /// How many [`TaskRef`]s point here.
+    refs: AtomicUsize,
+    vtable: &'static Vtable,
     pub(crate) meta: Meta,
     home: UnsafeCell<Option<crate::loom::sync::Arc<WorkerHandle>>>,
     join_waker: UnsafeCell<Option<Unparker>>,
@@ -122,13 +130,15 @@ impl fmt::Debug for Header {
 }
 
 impl Header {
-    fn new(meta: Meta) -> Header {
+    fn new(meta: Meta, refs: usize, vtable: &'static Vtable) -> Header {
         Header {
             state: State::new_scheduled(),
             yielder: Cell::new(std::ptr::null()),
             suspend_sp: Cell::new(0),
             coroutine: UnsafeCell::new(None),
             obs: Default::default(),
+            refs: AtomicUsize::new(refs),
+            vtable,
             meta,
             home: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
@@ -238,11 +248,148 @@ enum Stage<F, T> {
 }
 
 /// `repr(C)` with the header first: the header sits at offset 0 of every
-/// task, so `dyn RawTask::header` is a pointer cast, not a virtual call.
+/// task, so a pointer to the task is a pointer to its header, and the
+/// vtable's functions cast it back.
 #[repr(C)]
 pub(crate) struct Task<F, T> {
     header: Header,
     stage: UnsafeCell<Stage<F, T>>,
+}
+
+/// What depends on a task's closure and output types. Each function takes
+/// the header pointer of a `Task<F, T>` of the types it was made for.
+pub(crate) struct Vtable {
+    make_coroutine: unsafe fn(TaskRef, PooledStack) -> Co,
+    run_inline: unsafe fn(NonNull<Header>),
+    store_error: unsafe fn(NonNull<Header>, JoinError),
+    drop_output: unsafe fn(NonNull<Header>),
+    /// Moves the output to a `*mut Result<T, JoinError>`.
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the task in place and frees its memory.
+    dealloc: unsafe fn(NonNull<Header>),
+}
+
+/// A counted reference to a task of any closure and output type: what the
+/// scheduler queues, unparkers hold and join handles wrap. Cloning and
+/// dropping it work as for an `Arc`; the last drop frees the task.
+pub(crate) struct TaskRef {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a task's closure and output are `Send` (`Task::allocate` requires it),
+// its header is `Sync`, and the count is atomic; the `!Send` coroutine stays
+// on its home thread whoever holds references (rule 3).
+unsafe impl Send for TaskRef {}
+// SAFETY: `&TaskRef` gives `&Header` (`Sync`) and unsafe calls whose
+// contracts order their accesses (rules 1 and 2).
+unsafe impl Sync for TaskRef {}
+
+/// More references than this can only come from a leak loop; abort, as
+/// `Arc` does, before the count can wrap.
+const MAX_REFS: usize = isize::MAX as usize;
+
+impl TaskRef {
+    /// The task's header.
+    #[inline]
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: this reference keeps the task allocated.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    #[inline]
+    fn vtable(&self) -> &'static Vtable {
+        self.header().vtable
+    }
+
+    /// Creates the coroutine that will run the closure on `stack`; the
+    /// coroutine keeps this reference.
+    ///
+    /// # Safety
+    /// First run, on the home worker; the stage holds the closure.
+    pub(crate) unsafe fn make_coroutine(self, stack: PooledStack) -> Co {
+        let make = self.vtable().make_coroutine;
+        // SAFETY: the caller's contract; the vtable is this task's.
+        unsafe { make(self, stack) }
+    }
+
+    /// Runs the closure to completion on this thread, without a coroutine
+    /// (the blocking pool), catching a panic.
+    ///
+    /// # Safety
+    /// As `make_coroutine`: the caller popped the unstarted task.
+    pub(crate) unsafe fn run_inline(&self) {
+        // SAFETY: the caller's contract; the vtable is this task's.
+        unsafe { (self.vtable().run_inline)(self.ptr) }
+    }
+
+    /// Stores a failure as the output (panic, cancellation, no stack), and
+    /// drops the closure if it never ran.
+    ///
+    /// # Safety
+    /// The caller runs or owns the task, and it is not complete.
+    pub(crate) unsafe fn store_error(&self, err: JoinError) {
+        // SAFETY: the caller's contract; the vtable is this task's.
+        unsafe { (self.vtable().store_error)(self.ptr, err) }
+    }
+
+    /// Drops the output (nobody will join it).
+    ///
+    /// # Safety
+    /// State rule 5 says this caller drops it.
+    pub(crate) unsafe fn drop_output(&self) {
+        // SAFETY: the caller's contract; the vtable is this task's.
+        unsafe { (self.vtable().drop_output)(self.ptr) }
+    }
+
+    /// Takes the output out.
+    ///
+    /// # Safety
+    /// `T` is the task's output type; `COMPLETE` was observed and the output
+    /// was not taken or dropped yet.
+    pub(crate) unsafe fn take_output<T>(&self) -> Result<T, JoinError> {
+        let mut out = MaybeUninit::<Result<T, JoinError>>::uninit();
+        // SAFETY: the caller's contract; `take_output` of a task with output
+        // `T` writes a `Result<T, JoinError>` to the pointer.
+        unsafe {
+            (self.vtable().take_output)(self.ptr, out.as_mut_ptr().cast());
+            out.assume_init()
+        }
+    }
+}
+
+impl Clone for TaskRef {
+    #[inline]
+    fn clone(&self) -> TaskRef {
+        // Relaxed, as in `Arc::clone`: the new reference is made from a live
+        // one, which keeps the task allocated meanwhile.
+        if self.header().refs.fetch_add(1, Relaxed) > MAX_REFS {
+            std::process::abort();
+        }
+        TaskRef { ptr: self.ptr }
+    }
+}
+
+impl Drop for TaskRef {
+    #[inline]
+    fn drop(&mut self) {
+        // As in `Arc`: Release, so this holder's uses of the task happen
+        // before the free; the last holder's Acquire fence makes everybody
+        // else's happen before it too.
+        if self.header().refs.fetch_sub(1, Release) != 1 {
+            return;
+        }
+        fence(Acquire);
+        let dealloc = self.vtable().dealloc;
+        // SAFETY: the last reference is gone, so nothing else can reach the
+        // task; the vtable is this task's.
+        unsafe { dealloc(self.ptr) }
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.header().fmt(f)
+    }
 }
 
 // SAFETY: `stage` is accessed under the state machine's rules 1 and 2, which
@@ -250,57 +397,47 @@ pub(crate) struct Task<F, T> {
 // `T` are `Send`, so moving them between those threads is allowed.
 unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
 
-/// What the scheduler does with a task of any closure and output type.
-///
-/// Implemented only by [`Task`], whose header is at offset 0 (see
-/// `<dyn RawTask>::header`).
-pub(crate) trait RawTask: Send + Sync + 'static {
-    /// Creates the coroutine that will run the closure on `stack`.
-    ///
-    /// # Safety
-    /// First run, on the home worker; the stage holds the closure.
-    unsafe fn make_coroutine(self: Arc<Self>, stack: PooledStack) -> Co;
-
-    /// Runs the closure to completion on this thread, without a coroutine
-    /// (the blocking pool), catching a panic.
-    ///
-    /// # Safety
-    /// As `make_coroutine`: the caller popped the unstarted task.
-    unsafe fn run_inline(&self);
-
-    /// Stores a failure as the output (panic, cancellation, no stack), and
-    /// drops the closure if it never ran.
-    ///
-    /// # Safety
-    /// The caller runs or owns the task, and it is not complete.
-    unsafe fn store_error(&self, err: JoinError);
-
-    /// Drops the output (nobody will join it).
-    ///
-    /// # Safety
-    /// State rule 5 says this caller drops it.
-    unsafe fn drop_output(&self);
-}
-
-/// The join handle's view.
-pub(crate) trait JoinOutput<T>: Send + Sync {
-    fn header(&self) -> &Header;
-
-    /// # Safety
-    /// `COMPLETE` was observed, and the output was not taken yet.
-    unsafe fn take_output(&self) -> Result<T, JoinError>;
-}
-
 impl<F, T> Task<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    pub(crate) fn new(f: F, meta: Meta) -> Arc<Task<F, T>> {
-        Arc::new(Task {
-            header: Header::new(meta),
+    const VTABLE: Vtable = Vtable {
+        make_coroutine: Self::make_coroutine,
+        run_inline: Self::run_inline,
+        store_error: Self::store_error,
+        drop_output: Self::drop_output,
+        take_output: Self::take_output,
+        dealloc: Self::dealloc,
+    };
+
+    /// Allocates a task for `f`: the scheduler's reference and the join
+    /// handle.
+    pub(crate) fn allocate(f: F, meta: Meta) -> (TaskRef, JoinHandle<T>) {
+        let layout = Layout::new::<Task<F, T>>();
+        let ptr = alloc::allocate(layout).cast::<Task<F, T>>();
+        let task = Task {
+            header: Header::new(meta, 2, &Self::VTABLE),
             stage: UnsafeCell::new(Stage::Unstarted(f)),
-        })
+        };
+        // SAFETY: `allocate` returned unused memory for `layout` (or a
+        // larger block of at least its alignment).
+        unsafe { ptr.as_ptr().write(task) };
+        let header = ptr.cast::<Header>();
+        // SAFETY: the task's output type is `T`; the count of 2 covers this
+        // reference and the scheduler's.
+        let handle = unsafe { JoinHandle::from_task(TaskRef { ptr: header }) };
+        (TaskRef { ptr: header }, handle)
+    }
+
+    /// The task behind a header pointer.
+    ///
+    /// # Safety
+    /// `ptr` is the header of a live `Task<F, T>` (the vtable functions are
+    /// only reached through a task of their types).
+    unsafe fn from_header<'a>(ptr: NonNull<Header>) -> &'a Task<F, T> {
+        // SAFETY: the caller's contract; the header is at offset 0.
+        unsafe { ptr.cast::<Task<F, T>>().as_ref() }
     }
 
     /// # Safety
@@ -322,92 +459,81 @@ where
         self.stage
             .with_mut(|s| unsafe { *s = Stage::Finished(out) });
     }
-}
 
-impl<F, T> Task<F, T> {
-    /// The task's header.
-    #[inline]
-    pub(crate) fn header(&self) -> &Header {
-        &self.header
-    }
-}
-
-impl dyn RawTask {
-    /// The task's header, without a virtual call (the scheduler asks for it
-    /// several times per resume).
-    #[inline]
-    pub(crate) fn header(&self) -> &Header {
-        // SAFETY: `Task<F, T>` is the only implementor of `RawTask`, and it
-        // is `repr(C)` with `header` as its first field, so the data pointer
-        // of any `dyn RawTask` points at a live `Header` borrowed as long as
-        // `self`.
-        unsafe { &*(self as *const dyn RawTask as *const Header) }
-    }
-}
-
-impl<F, T> RawTask for Task<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    unsafe fn make_coroutine(self: Arc<Self>, stack: PooledStack) -> Co {
+    unsafe fn make_coroutine(task: TaskRef, stack: PooledStack) -> Co {
         Coroutine::with_stack(stack, move |yielder: &TaskYielder, ()| {
-            self.header.yielder.set(yielder);
+            // SAFETY: `task`, moved into the coroutine, keeps the task
+            // allocated; this function is in the vtable of `Task<F, T>`.
+            let this = unsafe { Self::from_header(task.ptr) };
+            this.header.yielder.set(yielder);
             // SAFETY: first run on the home worker (the caller's contract),
             // and this closure is the only code touching the stage now.
-            let f = unsafe { self.take_fn() };
+            let f = unsafe { this.take_fn() };
             let out = f();
             // SAFETY: still running; COMPLETE is set by the worker after the
             // coroutine returns.
-            unsafe { self.store(Ok(out)) };
+            unsafe { this.store(Ok(out)) };
         })
     }
 
-    unsafe fn run_inline(&self) {
+    unsafe fn run_inline(ptr: NonNull<Header>) {
+        // SAFETY: reached through this task's vtable and reference.
+        let this = unsafe { Self::from_header(ptr) };
         // SAFETY: the caller popped the unstarted task (rule 1).
-        let f = unsafe { self.take_fn() };
+        let f = unsafe { this.take_fn() };
         let out =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(JoinError::panic);
         // SAFETY: still running; COMPLETE comes after.
-        unsafe { self.store(out) };
+        unsafe { this.store(out) };
     }
 
-    unsafe fn store_error(&self, err: JoinError) {
-        // SAFETY: the caller's contract: exclusive access before COMPLETE.
-        // Replacing the stage drops the closure if it never ran.
-        unsafe { self.store(Err(err)) };
+    unsafe fn store_error(ptr: NonNull<Header>, err: JoinError) {
+        // SAFETY: reached through this task's vtable and reference; the
+        // caller has exclusive access before COMPLETE. Replacing the stage
+        // drops the closure if it never ran.
+        unsafe { Self::from_header(ptr).store(Err(err)) };
     }
 
-    unsafe fn drop_output(&self) {
+    unsafe fn drop_output(ptr: NonNull<Header>) {
+        // SAFETY: reached through this task's vtable and reference.
+        let this = unsafe { Self::from_header(ptr) };
         // SAFETY: state rule 5 gives this caller the output.
-        self.stage.with_mut(|s| unsafe { *s = Stage::Taken });
-    }
-}
-
-impl<F, T> JoinOutput<T> for Task<F, T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    fn header(&self) -> &Header {
-        &self.header
+        this.stage.with_mut(|s| unsafe { *s = Stage::Taken });
     }
 
-    unsafe fn take_output(&self) -> Result<T, JoinError> {
+    unsafe fn take_output(ptr: NonNull<Header>, dst: *mut ()) {
+        // SAFETY: reached through this task's vtable and reference.
+        let this = unsafe { Self::from_header(ptr) };
         // SAFETY: COMPLETE was observed with Acquire, so the completer's
         // write happened before; the join handle takes the output once.
-        self.stage.with_mut(
-            |s| match std::mem::replace(unsafe { &mut *s }, Stage::Taken) {
-                Stage::Finished(out) => out,
-                _ => unreachable!("output taken twice or task not complete"),
-            },
-        )
+        let out =
+            this.stage.with_mut(
+                |s| match std::mem::replace(unsafe { &mut *s }, Stage::Taken) {
+                    Stage::Finished(out) => out,
+                    _ => unreachable!("output taken twice or task not complete"),
+                },
+            );
+        // SAFETY: the caller passes a pointer to a `Result<T, JoinError>`
+        // slot (`TaskRef::take_output`).
+        unsafe { dst.cast::<Result<T, JoinError>>().write(out) };
     }
-}
 
-impl fmt::Debug for dyn RawTask {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.header().fmt(f)
+    unsafe fn dealloc(ptr: NonNull<Header>) {
+        // SAFETY: reached through this task's vtable and its last reference.
+        let this = unsafe { Self::from_header(ptr) };
+        // Empty the stage through its cell first: a tracked write, so the
+        // loom models check that the free comes after every other thread's
+        // use of the stage (the reference count's Release/Acquire).
+        // SAFETY: the last reference is gone: no other access exists.
+        this.stage.with_mut(|s| unsafe { *s = Stage::Taken });
+        let task = ptr.cast::<Task<F, T>>();
+        // SAFETY: the last reference is gone (`TaskRef::drop`), so this is
+        // the only access; the memory came from `alloc::allocate` with this
+        // layout in `allocate`. The coroutine is already gone (rule 3).
+        unsafe {
+            std::ptr::drop_in_place(task.as_ptr());
+            alloc::deallocate(task.cast(), Layout::new::<Task<F, T>>());
+        }
     }
 }
 

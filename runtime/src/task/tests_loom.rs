@@ -1,18 +1,21 @@
 //! loom models of the task state word (`state.rs`) and the join hand-off
-//! (`join.rs`, `raw.rs`, `complete` in `mod.rs`).
+//! (`join.rs`, `raw.rs`, `complete` in `mod.rs`), and of the task's
+//! reference count (`TaskRef` in `raw.rs`).
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg pinstack_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p pinstack --lib loom_task`
-//! (and `loom_join`).
+//! (and `loom_join`, `loom_the_last`).
 //!
-//! A coroutine cannot run under loom, and a task is shared as a std
-//! `Arc<dyn RawTask>` that loom's `Arc` cannot express; so the scheduling
-//! models drive the real [`State`] methods in the order the worker
-//! (`run_task`), `park::park` and `Unparker::unpark` call them, with the
-//! coroutine reduced to "check the condition, park". The join models use the
-//! real `Task`, `JoinHandle` and `complete` (the `spawn_blocking` path: run
+//! A coroutine cannot run under loom; so the scheduling models drive the
+//! real [`State`] methods in the order the worker (`run_task`),
+//! `park::park` and `Unparker::unpark` call them, with the coroutine reduced
+//! to "check the condition, park". The join models use the real `Task`,
+//! `TaskRef`, `JoinHandle` and `complete` (the `spawn_blocking` path: run
 //! inline, complete), with a plain thread joining, so loom checks the output
-//! and join-waker cells (`crate::loom::UnsafeCell`) for races.
+//! and join-waker cells (`crate::loom::UnsafeCell`) and the reference count
+//! (its atomics come from the shim) for races. A `Relaxed` decrement
+//! without the Acquire fence fails `loom_the_last_reference_frees_the_task_after_every_use`
+//! with a causality violation (checked).
 //!
 //! What the scheduling models check:
 //! * no lost wake-up: a waker makes its condition true (`Relaxed`, the
@@ -313,14 +316,13 @@ fn meta() -> Meta {
 /// the completing thread.
 fn spawn_completer(drops: &Arc<AtomicUsize>) -> (TaskRef, JoinHandle<Out>, thread::JoinHandle<()>) {
     let d = drops.clone();
-    let task = Task::new(
+    let (task, handle) = Task::allocate(
         move || Out {
             value: 42,
             drops: d,
         },
         meta(),
     );
-    let handle = JoinHandle::new(task.clone());
     let keep: TaskRef = task.clone();
     let completer = thread::spawn(move || {
         let task: TaskRef = task;
@@ -362,6 +364,23 @@ fn loom_join_handle_drop_racing_completion_drops_the_output_once() {
         completer.join().unwrap();
         assert_eq!(drops.load(Relaxed), 1);
         drop(keep);
+        assert_eq!(drops.load(Relaxed), 1);
+    });
+}
+
+#[test]
+fn loom_the_last_reference_frees_the_task_after_every_use() {
+    // The task's references are dropped on two threads with nothing else
+    // ordering them (the handle is detached first, so the completer alone
+    // drops the output): whichever drops last frees the task, and loom
+    // checks that the free's write to the stage comes after the completer's
+    // writes (the count's Release decrement and Acquire fence).
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let (keep, handle, completer) = spawn_completer(&drops);
+        drop(handle);
+        drop(keep);
+        completer.join().unwrap();
         assert_eq!(drops.load(Relaxed), 1);
     });
 }
