@@ -559,4 +559,11 @@ mod tests {
         assert!(hot_end <= 88, "resume fields end at byte {hot_end}");
         assert!(offset_of!(Header, meta) >= hot_end);
     }
+
+    #[test]
+    fn every_task_is_larger_than_the_classes_the_alloc_tests_use() {
+        // `alloc.rs`'s tests use the 32-96-byte classes of the process-wide
+        // depot while runtime tests run beside them.
+        assert!(size_of::<Header>() > 3 * super::alloc::GRANULE);
+    }
 }
