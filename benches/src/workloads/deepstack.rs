@@ -174,6 +174,23 @@ pub fn tokio_ns(rt: &tokio::runtime::Runtime, n: u64) -> Result<f64> {
     })
 }
 
+/// The deep tasks' extra work without any runtime: `deep_body` called `n`
+/// times on this thread (its stack is warm); ns per call. Context for
+/// `cost_vs_spawn`: a deep task costs a plain one plus at least this.
+fn recursion_alone_ns(n: u64) -> Result<f64> {
+    let mut total = 0;
+    for _ in 0..n / 10 {
+        total += deep_body();
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        total += deep_body();
+    }
+    let ns = ns_per(start.elapsed(), n);
+    check_sum(total, n + n / 10)?;
+    Ok(ns)
+}
+
 fn run(opts: &Opts) -> Result<Vec<Figure>> {
     let n = opts.size(FULL_TASKS, QUICK_TASKS);
     let p = runtimes::pinstack()?;
@@ -192,9 +209,11 @@ fn run(opts: &Opts) -> Result<Vec<Figure>> {
         ],
     )?;
     let (p_spawn, p_deep, t_spawn, t_deep) = (m[0], m[1], m[2], m[3]);
+    let alone = recursion_alone_ns(n)?;
     eprintln!(
         "deepstack: n={n}: plain spawn pinstack {p_spawn:.1} ns, tokio {t_spawn:.1} ns; \
-         deep pinstack {p_deep:.1} ns, tokio {t_deep:.1} ns"
+         deep pinstack {p_deep:.1} ns, tokio {t_deep:.1} ns; \
+         the recursion alone on this thread {alone:.1} ns"
     );
     Ok(vec![
         Figure::lower(NAME, "ns_per_task", n, p_deep, "tokio", t_deep),
