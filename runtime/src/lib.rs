@@ -38,6 +38,19 @@
 //! trace of what the runtime did to each task, exported as Chrome
 //! trace-event JSON (see [`trace`]).
 //!
+//! # Task memory
+//!
+//! A spawn takes one block of memory (the task's header, its closure and
+//! its output) and the task's last reference gives it back. Workers keep
+//! freed task blocks for the next spawns, as Go keeps freed goroutines: a
+//! short list per size class on each worker and a process-wide depot
+//! behind them, so a burst of spawns does not make the allocator trim and
+//! re-fault its heap each time. What is kept is bounded by the recent peak
+//! of live task memory and decays: memory unused for a whole second is
+//! given back by halves, so an idle process returns it within about twenty
+//! seconds. [`metrics::RuntimeMetrics::task_memory_cached_bytes`] shows the
+//! depot.
+//!
 //! See `DESIGN.md` in the repository for the architecture.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]

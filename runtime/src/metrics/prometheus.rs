@@ -41,6 +41,18 @@ pub fn render_prometheus(m: &RuntimeMetrics) -> String {
         "Unstarted tasks in the global queue.",
     );
     sample(o, "pinstack_injector_depth", "", m.injector_depth);
+    family(
+        o,
+        "pinstack_task_memory_cached_bytes",
+        "gauge",
+        "Freed task memory kept for reuse in the process-wide depot.",
+    );
+    sample(
+        o,
+        "pinstack_task_memory_cached_bytes",
+        "",
+        m.task_memory_cached_bytes,
+    );
     pool_families(o, m);
     site_families(o, m);
     arena_families(o, m);

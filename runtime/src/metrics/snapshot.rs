@@ -51,6 +51,11 @@ pub struct RuntimeMetrics {
     /// Arena statistics of the whole process (every thread's arena pool:
     /// this runtime's workers and any other thread using arenas).
     pub arena: ArenaStats,
+    /// Bytes of freed task memory the process keeps for reuse in its shared
+    /// depot (all runtimes; besides this, each worker keeps at most 64 freed
+    /// tasks per size class). Unused memory is given back by halves each
+    /// second; see [Task memory](crate#task-memory).
+    pub task_memory_cached_bytes: u64,
     /// Whether the extra metrics are on ([`Builder::metrics`](crate::Builder::metrics)).
     pub metrics_enabled: bool,
     /// Whether tracing is on ([`Builder::tracing`](crate::Builder::tracing)).
@@ -97,6 +102,7 @@ pub(crate) fn snapshot(shared: &Shared) -> RuntimeMetrics {
         long_runs: obs.long_runs(),
         stack_sites: obs.sites.report(),
         arena: crate::arena::stats(),
+        task_memory_cached_bytes: crate::task::alloc::depot_bytes() as u64,
         metrics_enabled: obs.metrics,
         tracing_enabled: obs.tracing,
     }

@@ -127,12 +127,15 @@ mod cache_off {
     pub(crate) fn decay(_now: Instant) -> bool {
         false
     }
+    pub(crate) fn depot_bytes() -> usize {
+        0
+    }
 }
 #[cfg(pinstack_loom)]
-pub(crate) use cache_off::{decay, drain, enable};
+pub(crate) use cache_off::{decay, depot_bytes, drain, enable};
 
 #[cfg(not(pinstack_loom))]
-pub(crate) use cache::{decay, drain, enable};
+pub(crate) use cache::{decay, depot_bytes, drain, enable};
 
 #[cfg(not(pinstack_loom))]
 use cache::LOCAL;
@@ -442,6 +445,11 @@ mod cache {
     #[cfg(test)]
     pub(super) fn local_bytes() -> usize {
         LOCAL.with(|l| l.cached_bytes())
+    }
+
+    /// Bytes of task blocks the depot holds.
+    pub(crate) fn depot_bytes() -> usize {
+        depot().bytes
     }
 
     /// Blocks of `class` the depot holds.
