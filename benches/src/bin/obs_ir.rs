@@ -1,5 +1,5 @@
 //! `obs_ir CONFIG OP N [WORKERS]`: runs one `overhead` body (`OP`: `spawn`
-//! or `pingpong`, `N` operations) in one configuration (`CONFIG`: `off`,
+//! or `pingpong`, `N` operations; or `deepstack`'s pinstack arm) in one configuration (`CONFIG`: `off`,
 //! `metrics` or `tracing`) on a runtime of `WORKERS` workers (default 1),
 //! after a warm-up of 1000 operations. Meant for instruction counts:
 //!
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use pinstack_benches::workloads::overhead::{pingpong_ns, runtime_with, spawn_ns, Config};
 
-const USAGE: &str = "usage: obs_ir off|metrics|tracing spawn|pingpong N [WORKERS]";
+const USAGE: &str = "usage: obs_ir off|metrics|tracing spawn|pingpong|deepstack N [WORKERS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             match args.get(1)?.as_str() {
                 "spawn" => spawn_ns,
                 "pingpong" => pingpong_ns,
+                "deepstack" => pinstack_benches::workloads::deepstack::pinstack_ns,
                 _ => return None,
             };
         let n: u64 = args.get(2)?.parse().ok()?;

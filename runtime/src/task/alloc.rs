@@ -38,7 +38,9 @@ use std::cell::Cell;
 #[cfg(not(pinstack_loom))]
 use std::ptr;
 use std::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(pinstack_loom))]
+use std::time::Instant;
 
 /// Size classes are multiples of this many bytes.
 pub(crate) const GRANULE: usize = 32;
@@ -49,6 +51,7 @@ pub(crate) const MAX_CLASS_BYTES: usize = GRANULE * CLASSES;
 const ALIGN: usize = 16;
 /// A worker's free list of one class holds at most this many blocks; the
 /// depot takes and gives batches of this size.
+#[cfg_attr(pinstack_loom, allow(dead_code))]
 pub(crate) const LOCAL_BLOCKS: u32 = 64;
 /// How often unused cached blocks are given back.
 pub(crate) const DECAY_PERIOD: Duration = Duration::from_secs(1);
