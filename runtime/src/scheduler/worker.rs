@@ -608,8 +608,10 @@ fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -
             // SAFETY: first run, on the worker that becomes home, before the
             // coroutine exists (raw.rs rule 4).
             unsafe { h.set_home(cx.handle.clone()) };
-            // SAFETY: first run on the home worker; the stage holds the closure.
-            *slot = Some(unsafe { task.clone().make_coroutine(stack) });
+            // SAFETY: first run on the home worker; the stage holds the
+            // closure; the coroutine goes into the task's slot, which
+            // `finish` and `shutdown` empty before the `owned` entry goes.
+            *slot = Some(unsafe { task.make_coroutine(stack) });
             let mut core = cx.core.borrow_mut();
             let i = core.owned.insert(task.clone());
             cx.handle.live.store(core.owned.len(), Relaxed);

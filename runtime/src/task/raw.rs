@@ -259,7 +259,7 @@ pub(crate) struct Task<F, T> {
 /// What depends on a task's closure and output types. Each function takes
 /// the header pointer of a `Task<F, T>` of the types it was made for.
 pub(crate) struct Vtable {
-    make_coroutine: unsafe fn(TaskRef, PooledStack) -> Co,
+    make_coroutine: unsafe fn(NonNull<Header>, PooledStack) -> Co,
     run_inline: unsafe fn(NonNull<Header>),
     store_error: unsafe fn(NonNull<Header>, JoinError),
     drop_output: unsafe fn(NonNull<Header>),
@@ -301,15 +301,22 @@ impl TaskRef {
         self.header().vtable
     }
 
-    /// Creates the coroutine that will run the closure on `stack`; the
-    /// coroutine keeps this reference.
+    /// Creates the coroutine that will run the closure on `stack`.
+    ///
+    /// The coroutine holds a plain pointer to the task, not a reference
+    /// (two reference-count RMWs fewer per task): it lives in the task's own
+    /// `coroutine` slot, is resumed only by the home worker through a
+    /// `TaskRef` it holds, and is removed from the slot (rule 3) while the
+    /// worker's `owned` slab still holds one.
     ///
     /// # Safety
-    /// First run, on the home worker; the stage holds the closure.
-    pub(crate) unsafe fn make_coroutine(self, stack: PooledStack) -> Co {
+    /// First run, on the home worker; the stage holds the closure; the
+    /// coroutine goes into this task's `coroutine` slot and is dropped from
+    /// it before the worker lets go of the task (`finish`, `shutdown`).
+    pub(crate) unsafe fn make_coroutine(&self, stack: PooledStack) -> Co {
         let make = self.vtable().make_coroutine;
         // SAFETY: the caller's contract; the vtable is this task's.
-        unsafe { make(self, stack) }
+        unsafe { make(self.ptr, stack) }
     }
 
     /// Runs the closure to completion on this thread, without a coroutine
@@ -460,11 +467,12 @@ where
             .with_mut(|s| unsafe { *s = Stage::Finished(out) });
     }
 
-    unsafe fn make_coroutine(task: TaskRef, stack: PooledStack) -> Co {
+    unsafe fn make_coroutine(ptr: NonNull<Header>, stack: PooledStack) -> Co {
         Coroutine::with_stack(stack, move |yielder: &TaskYielder, ()| {
-            // SAFETY: `task`, moved into the coroutine, keeps the task
-            // allocated; this function is in the vtable of `Task<F, T>`.
-            let this = unsafe { Self::from_header(task.ptr) };
+            // SAFETY: the coroutine runs only while its worker holds a
+            // `TaskRef` (`TaskRef::make_coroutine`); this function is in the
+            // vtable of `Task<F, T>`.
+            let this = unsafe { Self::from_header(ptr) };
             this.header.yielder.set(yielder);
             // SAFETY: first run on the home worker (the caller's contract),
             // and this closure is the only code touching the stage now.
