@@ -534,6 +534,14 @@ where
         // use of the stage (the reference count's Release/Acquire).
         // SAFETY: the last reference is gone: no other access exists.
         this.stage.with_mut(|s| unsafe { *s = Stage::Taken });
+        // Rule 3: the coroutine left the task on its home thread (its
+        // closure holds only a plain pointer to the task, so nothing else
+        // would stop the task from being freed under it).
+        debug_assert!(
+            // SAFETY: as above: the only access.
+            this.header.coroutine.with(|c| unsafe { (*c).is_none() }),
+            "a task was freed with its coroutine still in it"
+        );
         let task = ptr.cast::<Task<F, T>>();
         // SAFETY: the last reference is gone (`TaskRef::drop`), so this is
         // the only access; the memory came from `alloc::allocate` with this
