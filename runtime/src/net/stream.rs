@@ -42,6 +42,23 @@ impl fmt::Debug for TcpStream {
     }
 }
 
+impl Inner {
+    /// A read or write of `want` bytes through the registration, under the
+    /// direction's timeout (see `Registration::io_transfer`).
+    fn transfer(
+        &self,
+        dir: Direction,
+        want: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let timeout = match dir {
+            Direction::Read => &self.read_timeout,
+            Direction::Write => &self.write_timeout,
+        };
+        self.reg.io_transfer(dir, deadline_of(timeout), want, op)
+    }
+}
+
 fn deadline_of(t: &AtomicU64) -> Option<Instant> {
     match t.load(Relaxed) {
         0 => None,
@@ -155,12 +172,7 @@ impl TcpStream {
     /// `TimedOut` after the read timeout, or the socket's error.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let inner = &*self.inner;
-        inner.reg.io_transfer(
-            Direction::Read,
-            deadline_of(&inner.read_timeout),
-            buf.len(),
-            || (&inner.sock).read(buf),
-        )
+        inner.transfer(Direction::Read, buf.len(), || (&inner.sock).read(buf))
     }
 
     /// Writes some of `buf`, suspending while the socket buffer is full.
@@ -170,12 +182,7 @@ impl TcpStream {
     /// `TimedOut` after the write timeout, or the socket's error.
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let inner = &*self.inner;
-        inner.reg.io_transfer(
-            Direction::Write,
-            deadline_of(&inner.write_timeout),
-            buf.len(),
-            || (&inner.sock).write(buf),
-        )
+        inner.transfer(Direction::Write, buf.len(), || (&inner.sock).write(buf))
     }
 
     /// Vectored write.
@@ -186,12 +193,9 @@ impl TcpStream {
     pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let inner = &*self.inner;
         let want = bufs.iter().map(|b| b.len()).sum();
-        inner.reg.io_transfer(
-            Direction::Write,
-            deadline_of(&inner.write_timeout),
-            want,
-            || (&inner.sock).write_vectored(bufs),
-        )
+        inner.transfer(Direction::Write, want, || {
+            (&inner.sock).write_vectored(bufs)
+        })
     }
 
     /// Vectored read.
@@ -202,12 +206,7 @@ impl TcpStream {
     pub fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let inner = &*self.inner;
         let want = bufs.iter().map(|b| b.len()).sum();
-        inner.reg.io_transfer(
-            Direction::Read,
-            deadline_of(&inner.read_timeout),
-            want,
-            || (&inner.sock).read_vectored(bufs),
-        )
+        inner.transfer(Direction::Read, want, || (&inner.sock).read_vectored(bufs))
     }
 
     /// Reads without removing the data from the socket's queue.

@@ -152,6 +152,7 @@ mod cache {
     // The depot's lock is a plain std `Mutex`: the cache is compiled out
     // under loom (a `static` loom mutex cannot exist), so the shim has
     // nothing to check here; the free lists are thread-local.
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::sync::{Mutex, MutexGuard, PoisonError};
 
     /// A freed block: its first word links to the next.
@@ -198,7 +199,6 @@ mod cache {
         classes: [Vec<Batch>; CLASSES],
         /// Per class, the fewest batches held since the period started.
         lows: [usize; CLASSES],
-        bytes: usize,
         period_start: Option<Instant>,
         /// Worker threads with caching on.
         threads: usize,
@@ -207,10 +207,13 @@ mod cache {
     static DEPOT: Mutex<Depot> = Mutex::new(Depot {
         classes: [const { Vec::new() }; CLASSES],
         lows: [0; CLASSES],
-        bytes: 0,
         period_start: None,
         threads: 0,
     });
+
+    /// Bytes the depot holds: changed under its lock, read without it (by
+    /// `decay` before every park, and by `metrics()`).
+    static DEPOT_BYTES: AtomicUsize = AtomicUsize::new(0);
 
     fn depot() -> MutexGuard<'static, Depot> {
         // Nothing panics while holding the lock (pushes and pops of
@@ -271,7 +274,7 @@ mod cache {
                 if left < d.lows[class] {
                     d.lows[class] = left;
                 }
-                d.bytes -= batch.len as usize * class_bytes(class);
+                DEPOT_BYTES.fetch_sub(batch.len as usize * class_bytes(class), Relaxed);
                 batch
             };
             self.heads[class].set(batch.head.as_ptr());
@@ -310,7 +313,7 @@ mod cache {
             let len = self.lens[class].replace(0);
             self.lows[class].set(0);
             let mut d = depot();
-            d.bytes += len as usize * class_bytes(class);
+            DEPOT_BYTES.fetch_add(len as usize * class_bytes(class), Relaxed);
             d.classes[class].push(Batch { head, len });
         }
 
@@ -335,6 +338,7 @@ mod cache {
             unsafe { free_chain(class, head, n) };
         }
 
+        #[cfg(test)]
         fn cached_bytes(&self) -> usize {
             (0..CLASSES)
                 .map(|c| self.lens[c].get() as usize * class_bytes(c))
@@ -373,7 +377,7 @@ mod cache {
     }
 
     fn take_all(d: &mut Depot) -> Vec<(usize, Batch)> {
-        d.bytes = 0;
+        DEPOT_BYTES.store(0, Relaxed);
         let mut out = Vec::new();
         for (class, list) in d.classes.iter_mut().enumerate() {
             out.extend(list.drain(..).map(|b| (class, b)));
@@ -389,9 +393,11 @@ mod cache {
         }
     }
 
-    /// Ends this thread's period, and the depot's, if over at `now`: each
-    /// list and depot class gives back half its low-water mark. Returns
-    /// whether any task memory is still cached (here or in the depot).
+    /// Ends this thread's period if over at `now`: each list gives back
+    /// half its low-water mark, and the depot's period is checked too (so
+    /// the shared lock is taken at most once per period per worker, not on
+    /// every maintenance pass or park). Returns whether any task memory is
+    /// still cached (here or in the depot).
     pub(crate) fn decay(now: Instant) -> bool {
         LOCAL.with(|l| {
             if !l.enabled.get() {
@@ -404,19 +410,14 @@ mod cache {
                     l.lows[class].set(l.lens[class].get());
                 }
                 l.period_start.set(Some(now));
-            }
-            // Another worker may be at it: skip rather than wait.
-            let depot_holds = match DEPOT.try_lock() {
-                Ok(mut d) => {
+                // Another worker may be at it: skip rather than wait.
+                if let Ok(mut d) = DEPOT.try_lock() {
                     let freed = decay_depot(&mut d, now);
-                    let holds = d.bytes > 0;
                     drop(d);
                     free_batches(freed);
-                    holds
                 }
-                Err(_) => true,
-            };
-            depot_holds || l.cached_bytes() > 0
+            }
+            DEPOT_BYTES.load(Relaxed) > 0 || l.lens.iter().any(|n| n.get() > 0)
         })
     }
 
@@ -440,7 +441,7 @@ mod cache {
             .iter()
             .map(|(c, b)| b.len as usize * class_bytes(*c))
             .sum();
-        d.bytes -= freed;
+        DEPOT_BYTES.fetch_sub(freed, Relaxed);
         out
     }
 
@@ -452,7 +453,7 @@ mod cache {
 
     /// Bytes of task blocks the depot holds.
     pub(crate) fn depot_bytes() -> usize {
-        depot().bytes
+        DEPOT_BYTES.load(Relaxed)
     }
 
     /// Blocks of `class` the depot holds.

@@ -527,13 +527,14 @@ where
     }
 
     unsafe fn dealloc(ptr: NonNull<Header>) {
-        // SAFETY: reached through this task's vtable and its last reference.
-        let this = unsafe { Self::from_header(ptr) };
         // Empty the stage through its cell first: a tracked write, so the
         // loom models check that the free comes after every other thread's
         // use of the stage (the reference count's Release/Acquire).
-        // SAFETY: the last reference is gone: no other access exists.
-        this.stage.with_mut(|s| unsafe { *s = Stage::Taken });
+        // SAFETY: the last reference is gone, so this caller alone holds the
+        // task and may drop whatever the stage still holds.
+        unsafe { Self::drop_output(ptr) };
+        // SAFETY: reached through this task's vtable and its last reference.
+        let this = unsafe { Self::from_header(ptr) };
         // Rule 3: the coroutine left the task on its home thread (its
         // closure holds only a plain pointer to the task, so nothing else
         // would stop the task from being freed under it).
