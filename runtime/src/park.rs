@@ -113,7 +113,9 @@ impl Unparker {
 }
 
 /// The unparker of the running coroutine, or of the current thread outside
-/// any coroutine.
+/// any coroutine. A coroutine's unparker takes the task's spare reference
+/// when it has one (`TaskRef::keep_as_spare`): in a steady park-and-wake
+/// cycle no reference count changes.
 pub(crate) fn current() -> Unparker {
     let inner = match scheduler::current_task() {
         Some(t) => Inner::Task(t),

@@ -108,9 +108,10 @@ pub(crate) fn with_current_task<R>(f: impl FnOnce(&TaskRef) -> R) -> Option<R> {
     })
 }
 
-/// A new reference to the running task.
+/// A new reference to the running task: its spare reference if it has one
+/// (`TaskRef::keep_as_spare`), else a clone.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    with_current_task(TaskRef::clone)
+    with_current_task(TaskRef::spare_or_clone)
 }
 
 /// The runtime this thread belongs to: its worker's, or a blocking thread's.

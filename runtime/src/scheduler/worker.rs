@@ -555,6 +555,11 @@ fn run_task(cx: &Context, task: TaskRef) {
         Ok(CoroutineResult::Yield(Suspend::Park(_))) => {
             if h.state.after_park() == crate::task::AfterPark::Requeue {
                 cx.core.borrow_mut().ready.push_back(task);
+            } else {
+                // Idle: nobody but this thread can run it, so the task's
+                // next unparker, made while it runs here, takes this
+                // reference instead of counting a new one.
+                task.keep_as_spare();
             }
         }
         Ok(CoroutineResult::Return(())) => finish(cx, task, None),
@@ -636,6 +641,7 @@ fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
     // SAFETY: home thread, no other reference to the slot is live.
     crate::task::site::release_stack(&cx.shared, h, unsafe { h.coroutine() }.take());
     crate::task::drop_locals(h);
+    task.drop_spare();
     let mut core = cx.core.borrow_mut();
     core.owned.remove(h.owned_slot());
     cx.handle.live.store(core.owned.len(), Relaxed);
@@ -668,6 +674,7 @@ fn shutdown(cx: &Context) {
         }
         cx.current.set(std::ptr::null());
         crate::task::drop_locals(h);
+        task.drop_spare();
         // SAFETY: the coroutine is gone; the task cannot run again.
         unsafe { task.store_error(JoinError::cancelled()) };
         complete(&task);

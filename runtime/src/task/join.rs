@@ -92,6 +92,23 @@ impl<T> JoinHandle<T> {
             .is_some_and(|r| r.header().state.is_complete())
     }
 
+    /// How many references the task has (tests only).
+    #[cfg(test)]
+    pub(crate) fn raw_ref_count(&self) -> usize {
+        self.raw.as_ref().map_or(0, |r| r.ref_count())
+    }
+
+    /// Whether the task started and is now parked, neither queued, running
+    /// nor complete (tests only).
+    #[cfg(test)]
+    pub(crate) fn raw_is_parked(&self) -> bool {
+        use super::state::{COMPLETE, RUNNING, SCHEDULED};
+        self.raw.as_ref().is_some_and(|r| {
+            let h = r.header();
+            h.home().is_some() && h.state.load() & (SCHEDULED | RUNNING | COMPLETE) == 0
+        })
+    }
+
     /// The task's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
         self.raw

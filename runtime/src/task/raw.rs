@@ -33,7 +33,7 @@
 //! 2. The output is written into `stage` before `COMPLETE` is set and read by
 //!    the join handle only after it observed `COMPLETE` (state rule 4); it is
 //!    dropped by whichever side state rule 5 names.
-//! 3. `coroutine`, `yielder`, `suspend_sp` and `owned_slot` are touched only on the home
+//! 3. `coroutine`, `yielder`, `suspend_sp`, `owned_slot` and `spare_ref` are touched only on the home
 //!    worker's thread. The coroutine (and its stack) is removed when the task
 //!    completes or is cancelled, on that thread, so the `!Send` coroutine
 //!    never crosses a thread even if the last `TaskRef` is dropped elsewhere.
@@ -107,11 +107,16 @@ pub(crate) struct Header {
     home: UnsafeCell<Option<crate::loom::sync::Arc<WorkerHandle>>>,
     join_waker: UnsafeCell<Option<Unparker>>,
     owned_slot: Cell<usize>,
+    /// Whether the home worker holds a counted reference to this task that
+    /// no `TaskRef` value stands for: its queue reference, kept when the
+    /// task went idle after a park, for the task's next unparker to take
+    /// (see [`TaskRef::keep_as_spare`]).
+    spare_ref: Cell<bool>,
     locals: UnsafeCell<Option<Box<crate::task_local::LocalMap>>>,
 }
 
 // SAFETY: the `Cell` and `UnsafeCell` fields follow the access rules in the
-// module docs: `coroutine`, `yielder`, `suspend_sp` and `owned_slot` are only touched on the
+// module docs: `coroutine`, `yielder`, `suspend_sp`, `owned_slot` and `spare_ref` are only touched on the
 // home worker thread (rule 3); `home` is written once before it can be read
 // elsewhere (rule 4); `join_waker` is handed over through the `JOIN_WAKER`
 // bit (state rule 6). Everything else is atomic or immutable.
@@ -143,6 +148,7 @@ impl Header {
             home: UnsafeCell::new(None),
             join_waker: UnsafeCell::new(None),
             owned_slot: Cell::new(usize::MAX),
+            spare_ref: Cell::new(false),
             locals: UnsafeCell::new(None),
         }
     }
@@ -364,6 +370,62 @@ impl TaskRef {
     }
 }
 
+impl TaskRef {
+    /// The worker is done with its reference to a task that parked and
+    /// went idle: keep it as the task's spare instead of dropping it, unless
+    /// the task already has one.
+    ///
+    /// A park cycle would otherwise cost two reference-count RMWs (the
+    /// task's unparker cloned from the running reference, the worker's
+    /// reference dropped after the park), each a locked instruction that
+    /// was a tenth of a pingpong round trip. With the spare, the unparker
+    /// takes this reference ([`TaskRef::spare_or_clone`]) and hands it back
+    /// to the worker by queueing the task: no count changes in the steady
+    /// state. `finish` and shutdown drop the spare ([`TaskRef::drop_spare`]),
+    /// so it never outlives the task's run.
+    ///
+    /// Home worker thread only (rule 3), with the task started, not running
+    /// and not complete.
+    #[inline]
+    pub(crate) fn keep_as_spare(self) {
+        let h = self.header();
+        if !h.spare_ref.get() {
+            h.spare_ref.set(true);
+            std::mem::forget(self);
+        }
+    }
+
+    /// A reference to the running task for its unparker: the spare if the
+    /// task has one (no count change), else a clone. Home worker thread,
+    /// while the task runs (rule 3).
+    #[inline]
+    pub(crate) fn spare_or_clone(&self) -> TaskRef {
+        let h = self.header();
+        if h.spare_ref.replace(false) {
+            // The spare is a counted reference no value stood for; this
+            // value stands for it now.
+            TaskRef { ptr: self.ptr }
+        } else {
+            self.clone()
+        }
+    }
+
+    /// How many references the task has (tests only).
+    #[cfg(test)]
+    pub(crate) fn ref_count(&self) -> usize {
+        self.header().refs.load(Relaxed)
+    }
+
+    /// Drops the task's spare reference, if it has one. Home worker thread,
+    /// when the task finishes or is cancelled (rule 3); `self` keeps the
+    /// task allocated meanwhile.
+    pub(crate) fn drop_spare(&self) {
+        if self.header().spare_ref.replace(false) {
+            drop(TaskRef { ptr: self.ptr });
+        }
+    }
+}
+
 impl Clone for TaskRef {
     #[inline]
     fn clone(&self) -> TaskRef {
@@ -575,6 +637,76 @@ mod tests {
         .unwrap();
         assert!(hot_end <= 88, "resume fields end at byte {hot_end}");
         assert!(offset_of!(Header, meta) >= hot_end);
+    }
+
+    #[test]
+    fn a_parking_task_keeps_one_spare_reference_and_gives_it_back() {
+        use crate::sync::mpsc;
+        let rt = crate::Runtime::builder()
+            .worker_threads(1)
+            .ignore_environment()
+            .build()
+            .unwrap();
+        let (tx, rx) = mpsc::channel::<u32>(1);
+        let (seen_tx, seen_rx) = mpsc::channel::<u32>(1);
+        let cycles = 200;
+        let h = rt.spawn(move || {
+            let mut sum = 0;
+            while let Ok(v) = rx.recv() {
+                sum += v;
+                if seen_tx.send(v).is_err() {
+                    break;
+                }
+            }
+            sum
+        });
+        let refs = |h: &crate::JoinHandle<u32>| h.raw_ref_count();
+        // Parked in `recv`: the join handle, the worker's `owned` entry,
+        // the unparker in the channel and, once it has parked, the spare.
+        let mut counts = Vec::new();
+        for i in 0..cycles {
+            tx.send(i).unwrap();
+            assert_eq!(seen_rx.recv(), Ok(i));
+            // Wait until it parks again (its count settles).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !(h.raw_is_parked()) {
+                assert!(std::time::Instant::now() < deadline, "never parked again");
+                std::thread::yield_now();
+            }
+            counts.push(refs(&h));
+        }
+        // Each park cycle leaves the count where it was: the unparker took
+        // the spare and the worker kept its queue reference as the new one.
+        assert!(counts.iter().all(|&c| c == 4), "{counts:?}");
+        drop(tx);
+        // Finished, `finish` drops the spare and the `owned` entry, and the
+        // worker its own reference just after completing the task.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !h.is_finished() || h.raw_ref_count() > 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "finished: {}, {} references",
+                h.is_finished(),
+                h.raw_ref_count()
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(h.raw_ref_count(), 1);
+        assert_eq!(h.join().unwrap(), (0..cycles).sum::<u32>());
+
+        // A task parked at shutdown: cancellation drops its spare too.
+        let (tx, rx) = mpsc::channel::<u32>(1);
+        let h = rt.spawn(move || rx.recv().unwrap_or(0));
+        while !h.raw_is_parked() {
+            std::thread::yield_now();
+        }
+        drop(rt);
+        assert!(h.is_finished());
+        // Left: the join handle alone (unwinding dropped the receiver and
+        // with it the unparker it had registered).
+        assert_eq!(h.raw_ref_count(), 1);
+        drop(tx);
+        assert!(h.join().unwrap_err().is_cancelled());
     }
 
     #[test]
