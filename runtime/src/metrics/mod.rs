@@ -287,6 +287,17 @@ impl WorkerCounters {
         }
     }
 
+    /// A resume ended with `out` (a `trace::task::outcome`). Called from
+    /// the arm of the worker's match on the resume's result, where `out` is
+    /// a constant (or the park's reason added to one): one flag test and
+    /// one store, no decoding of the result.
+    #[inline(always)]
+    pub(crate) fn resume_ended(&self, out: u8) {
+        if self.on {
+            self.ended[(out & 7) as usize].incr();
+        }
+    }
+
     /// A task was spawned from this worker onto its own queue.
     #[inline]
     pub(crate) fn spawned_here(&self) {

@@ -196,8 +196,11 @@ fn outcome_of(res: &std::thread::Result<CoroutineResult<Suspend, ()>>) -> u8 {
     }
 }
 
-/// After a resume returned (or unwound): counts it (metrics on), samples
-/// one resume in `delay_every`, notes a long run, writes the trace event.
+/// After a resume returned (or unwound): samples one resume in
+/// `delay_every`, notes a long run, writes the trace event. The resume is
+/// counted by the worker's match on `res` (`WorkerCounters::resume_ended`),
+/// which knows its outcome without decoding `res` again; here `res` is
+/// decoded only on the sampled and traced paths.
 #[inline]
 pub(crate) fn resume_end(
     shared: &Shared,
@@ -214,22 +217,18 @@ pub(crate) fn resume_end(
     }
     let i = worker.index;
     let w = &obs.workers[i];
-    let out = outcome_of(res);
-    if obs.metrics {
-        worker.stats.ended[(out & 7) as usize].incr();
-        if w.long_run_seq.load(Relaxed) == seq {
-            obs.record_long_run(i, h);
-        }
+    if obs.metrics && w.long_run_seq.load(Relaxed) == seq {
+        obs.record_long_run(i, h);
     }
     let c = w.countdown.load(Relaxed);
     if c == 0 {
         w.countdown.store(obs.delay_every - 1, Relaxed);
-        sample_suspension(h, out, core, w);
+        sample_suspension(h, outcome_of(res), core, w);
     } else {
         w.countdown.store(c - 1, Relaxed);
     }
     if probe.start != 0 {
-        trace_end(obs, i, h, probe, out);
+        trace_end(obs, i, h, probe, outcome_of(res));
     }
 }
 

@@ -28,6 +28,7 @@ use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::task::{complete, JoinError, Suspend, TaskRef};
 use crate::time::wheel::Wheel;
+use crate::trace::task::outcome;
 use corosensei::CoroutineResult;
 use crossbeam_deque::{Steal, Worker};
 use std::cell::{Cell, RefCell};
@@ -546,13 +547,16 @@ fn run_task(cx: &Context, task: TaskRef) {
     cx.current.set(std::ptr::null());
     cx.handle.resume_seq.store(seq + 2, Relaxed);
     crate::metrics::probe::resume_end(&cx.shared, &cx.handle, &cx.core, h, probe, seq + 1, &res);
+    let stats = &cx.handle.stats;
     match res {
         Ok(CoroutineResult::Yield(Suspend::Yield)) => {
+            stats.resume_ended(outcome::YIELD);
             // Stays RUNNING while queued (state.rs): only this worker can
             // pop it, and an unpark meanwhile just leaves a token.
             cx.core.borrow_mut().ready.push_back(task);
         }
-        Ok(CoroutineResult::Yield(Suspend::Park(_))) => {
+        Ok(CoroutineResult::Yield(Suspend::Park(reason))) => {
+            stats.resume_ended(outcome::PARK + reason as u8);
             if h.state.after_park() == crate::task::AfterPark::Requeue {
                 cx.core.borrow_mut().ready.push_back(task);
             } else {
@@ -562,8 +566,14 @@ fn run_task(cx: &Context, task: TaskRef) {
                 task.keep_as_spare();
             }
         }
-        Ok(CoroutineResult::Return(())) => finish(cx, task, None),
-        Err(payload) => finish(cx, task, Some(JoinError::panic(payload))),
+        Ok(CoroutineResult::Return(())) => {
+            stats.resume_ended(outcome::FINISHED);
+            finish(cx, task, None);
+        }
+        Err(payload) => {
+            stats.resume_ended(outcome::PANICKED);
+            finish(cx, task, Some(JoinError::panic(payload)));
+        }
     }
 }
 
