@@ -51,7 +51,9 @@
 //! seconds. [`metrics::RuntimeMetrics::task_memory_cached_bytes`] shows the
 //! depot.
 //!
-//! See `DESIGN.md` in the repository for the architecture.
+//! The architecture and the reasons behind it are in the project's design
+//! notes (`DESIGN.md`, beside the repository as `../shared/DESIGN.md`); the
+//! README has the short version.
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![doc(test(attr(deny(warnings))))]
 

@@ -93,14 +93,14 @@ impl<T> JoinHandle<T> {
     }
 
     /// How many references the task has (tests only).
-    #[cfg(test)]
+    #[cfg(all(test, not(pinstack_loom)))]
     pub(crate) fn raw_ref_count(&self) -> usize {
         self.raw.as_ref().map_or(0, |r| r.ref_count())
     }
 
     /// Whether the task started and is now parked, neither queued, running
     /// nor complete (tests only).
-    #[cfg(test)]
+    #[cfg(all(test, not(pinstack_loom)))]
     pub(crate) fn raw_is_parked(&self) -> bool {
         use super::state::{COMPLETE, RUNNING, SCHEDULED};
         self.raw.as_ref().is_some_and(|r| {

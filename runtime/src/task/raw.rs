@@ -14,6 +14,7 @@
 //! |   meta         name, stack hint, spawn site (immutable)      |
 //! |   home         Arc<WorkerHandle> written once, at first run  |
 //! |   join_waker   Unparker          joiner, then completer      |
+//! |   spare_ref    bool              home worker thread only     |
 //! +--------------------------------------------------------------+
 //! | stage: Unstarted(F) | Running | Finished(Result<T>) | Taken   |
 //! +--------------------------------------------------------------+
@@ -411,7 +412,7 @@ impl TaskRef {
     }
 
     /// How many references the task has (tests only).
-    #[cfg(test)]
+    #[cfg(all(test, not(pinstack_loom)))]
     pub(crate) fn ref_count(&self) -> usize {
         self.header().refs.load(Relaxed)
     }
