@@ -147,12 +147,23 @@ fn live_tasks_and_run_queue_depth() {
         }
         let total: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
         assert_eq!(total, 50 + (0..50).sum::<u32>());
+        // A joined child has left its worker's count.
+        let joined = pinstack::Handle::current().metrics();
+        assert_eq!(joined.workers[0].started_tasks, 1, "{joined:?}");
         (queued, parked)
     });
     assert!(queued.workers[0].run_queue_depth >= 50, "{queued:?}");
     assert_eq!(queued.live_tasks, 51, "50 children and block_on");
     assert_eq!(parked.live_tasks, 51);
+    // Started tasks live on their worker: only block_on's had started, then
+    // block_on's and the children that ran before it was resumed again.
+    assert_eq!(queued.workers[0].started_tasks, 1, "{queued:?}");
+    let started = parked.workers[0].started_tasks;
+    assert!((2..=51).contains(&started), "{parked:?}");
     wait_until("live tasks to drop to 0", || rt.metrics().live_tasks == 0);
+    wait_until("started tasks to drop to 0", || {
+        rt.metrics().workers[0].started_tasks == 0
+    });
 }
 
 #[test]
@@ -277,6 +288,13 @@ fn prometheus_text_is_well_formed() {
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
         .sum();
     assert_eq!(listed, resumes);
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("pinstack_worker_started_tasks{"))
+            .count(),
+        2,
+        "one started-tasks gauge per worker"
+    );
     // Histogram: cumulative buckets end with +Inf equal to _count.
     for w in 0..2 {
         let buckets: Vec<u64> = text

@@ -245,6 +245,10 @@ pub struct WorkerMetrics {
     /// threads, and runnable (the last as published by the worker every
     /// few dozen resumes; metrics on).
     pub run_queue_depth: u64,
+    /// Started tasks living on this worker (their home; a started coroutine
+    /// never moves), counted whether metrics are on or off. Uneven counts
+    /// mean uneven load that stealing cannot fix: only unstarted tasks move.
+    pub started_tasks: u64,
     /// Scheduling delays measured on this worker (metrics or tracing on).
     pub scheduling_delay: DelayHistogram,
 }
@@ -311,6 +315,7 @@ impl WorkerCounters {
             index: 0,
             in_long_run: false,
             run_queue_depth: 0,
+            started_tasks: 0,
             scheduling_delay: DelayHistogram::default(),
             resumes: self.ended.iter().fold(0u64, |n, c| n.wrapping_add(c.get())),
             parks: self.parks.get(),

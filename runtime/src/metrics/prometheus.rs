@@ -164,6 +164,16 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
     for w in &m.workers {
         sample(o, n, &format!("worker=\"{}\"", w.index), w.run_queue_depth);
     }
+    let n = "pinstack_worker_started_tasks";
+    family(
+        o,
+        n,
+        "gauge",
+        "Started tasks living on the worker (they never move).",
+    );
+    for w in &m.workers {
+        sample(o, n, &format!("worker=\"{}\"", w.index), w.started_tasks);
+    }
     let n = "pinstack_worker_in_long_run";
     family(o, n, "gauge", "1 while the worker is in a long run.");
     for w in &m.workers {

@@ -88,6 +88,7 @@ pub(crate) fn snapshot(shared: &Shared) -> RuntimeMetrics {
                 o.ready_depth.load(Relaxed)
             };
             m.run_queue_depth = (w.stealer.len() + w.inbox.len() + ready) as u64;
+            m.started_tasks = w.live.load(Relaxed) as u64;
             m.scheduling_delay = o.delay.snapshot();
             all.merge(&m.scheduling_delay);
             m
