@@ -1,6 +1,6 @@
 //! `TcpListener`, with back-off when descriptors run out.
 
-use super::source::{Direction, Registration};
+use super::source::{Direction, Limit, Registration};
 use super::stream::{each_addr, TcpStream};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::loom::sync::{Arc, Mutex};
@@ -108,7 +108,7 @@ impl TcpListener {
         let inner = &*self.inner;
         let mut backoff = BACKOFF_MIN;
         loop {
-            let r = inner.reg.io(Direction::Read, None, || {
+            let r = inner.reg.io(Direction::Read, Limit::Never, || {
                 inner.attempts.fetch_add(1, Relaxed);
                 inner.sock.accept()
             });

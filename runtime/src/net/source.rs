@@ -35,7 +35,7 @@ use crate::scheduler::{self, WorkerHandle};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub(crate) const READABLE: usize = 1 << 0;
 pub(crate) const WRITABLE: usize = 1 << 1;
@@ -194,6 +194,59 @@ pub(crate) struct Registration {
     home: OnceLock<Arc<WorkerHandle>>,
 }
 
+/// How long an I/O call may wait for readiness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// As long as it takes.
+    Never,
+    /// Until this instant (`connect_timeout`, `Child::wait_timeout`).
+    At(Instant),
+    /// This long from when the call first has to wait (a socket's read or
+    /// write timeout, as `SO_RCVTIMEO` counts it). The clock is read only
+    /// then: a call that completes at once reads no clock, which matters
+    /// on hot sockets with a timeout set (a writer polling a close flag,
+    /// a reader with an idle timeout).
+    After(Duration),
+}
+
+impl Limit {
+    /// A socket's timeout as stored in its atomic (nanoseconds, 0: none).
+    pub(crate) fn from_nanos(ns: u64) -> Limit {
+        match ns {
+            0 => Limit::Never,
+            ns => Limit::After(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// Whether the limit has passed. The first call turns `After` into the
+    /// instant it ends (and has not passed yet).
+    fn expired(&mut self) -> bool {
+        match *self {
+            Limit::Never => false,
+            Limit::At(d) => Instant::now() >= d,
+            Limit::After(t) => {
+                *self = Limit::At(Instant::now() + t);
+                false
+            }
+        }
+    }
+
+    /// The instant it ends; called after [`expired`](Limit::expired).
+    fn deadline(&self) -> Option<Instant> {
+        match *self {
+            Limit::Never => None,
+            Limit::At(d) => Some(d),
+            Limit::After(t) => Some(Instant::now() + t),
+        }
+    }
+}
+
+impl From<Option<Instant>> for Limit {
+    fn from(d: Option<Instant>) -> Limit {
+        d.map_or(Limit::Never, Limit::At)
+    }
+}
+
 impl Registration {
     pub(crate) fn new(fd: RawFd) -> Registration {
         Registration {
@@ -204,14 +257,14 @@ impl Registration {
     }
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for readiness
-    /// in `dir` in between, until `deadline` if given.
+    /// in `dir` in between, within `limit`.
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
-        deadline: Option<Instant>,
+        limit: Limit,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io_inner(dir, deadline, op, |_| false)
+        self.io_inner(dir, limit, op, |_| false)
     }
 
     /// [`io`](Registration::io) for a stream read or write of `want` bytes:
@@ -224,17 +277,17 @@ impl Registration {
     pub(crate) fn io_transfer(
         &self,
         dir: Direction,
-        deadline: Option<Instant>,
+        limit: Limit,
         want: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        self.io_inner(dir, deadline, op, |&n| n > 0 && n < want)
+        self.io_inner(dir, limit, op, |&n| n > 0 && n < want)
     }
 
     fn io_inner<R>(
         &self,
         dir: Direction,
-        deadline: Option<Instant>,
+        mut limit: Limit,
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> io::Result<R> {
@@ -262,11 +315,10 @@ impl Registration {
                     Err(e) => return Err(e),
                 }
             }
-            if let Some(d) = deadline {
-                if Instant::now() >= d {
-                    return Err(timed_out(dir));
-                }
+            if limit.expired() {
+                return Err(timed_out(dir));
             }
+            let deadline = limit.deadline();
             if !scheduler::in_worker_task() {
                 // A plain thread: block in poll(2) on this one descriptor.
                 crate::sys::poll_fd(self.fd, dir == Direction::Read, deadline)?;
@@ -426,5 +478,36 @@ mod tests_loom {
         // (it skipped the syscall): the re-check in `prepare_wait` or the
         // wake-up must carry it.
         model(&[3], READABLE | WRITABLE);
+    }
+}
+
+#[cfg(all(test, not(pinstack_loom)))]
+mod tests {
+    use super::Limit;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_relative_limit_starts_when_first_checked() {
+        let mut never = Limit::Never;
+        assert!(!never.expired());
+        assert_eq!(never.deadline(), None);
+
+        let t = Duration::from_millis(50);
+        let mut after = Limit::from_nanos(t.as_nanos() as u64);
+        assert_eq!(after, Limit::After(t));
+        let before = Instant::now();
+        // The first check fixes the end (and never finds it passed) ...
+        assert!(!after.expired());
+        let Limit::At(end) = after else {
+            panic!("{after:?} was not fixed");
+        };
+        assert!(end >= before + t && end <= Instant::now() + t);
+        assert_eq!(after.deadline(), Some(end));
+        // ... later checks compare against it.
+        let mut past = Limit::At(Instant::now() - Duration::from_millis(1));
+        assert!(past.expired());
+        assert_eq!(Limit::from_nanos(0), Limit::Never);
+        assert_eq!(Limit::from(None), Limit::Never);
+        assert_eq!(Limit::from(Some(end)), Limit::At(end));
     }
 }

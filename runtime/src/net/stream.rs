@@ -1,6 +1,6 @@
 //! `TcpStream`.
 
-use super::source::{Direction, Registration};
+use super::source::{Direction, Limit, Registration};
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::loom::sync::Arc;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -55,15 +55,12 @@ impl Inner {
             Direction::Read => &self.read_timeout,
             Direction::Write => &self.write_timeout,
         };
-        self.reg.io_transfer(dir, deadline_of(timeout), want, op)
+        self.reg.io_transfer(dir, limit_of(timeout), want, op)
     }
 }
 
-fn deadline_of(t: &AtomicU64) -> Option<Instant> {
-    match t.load(Relaxed) {
-        0 => None,
-        ns => Some(Instant::now() + Duration::from_nanos(ns)),
-    }
+fn limit_of(t: &AtomicU64) -> Limit {
+    Limit::from_nanos(t.load(Relaxed))
 }
 
 fn store_timeout(t: &AtomicU64, d: Option<Duration>) -> io::Result<()> {
@@ -138,7 +135,7 @@ impl TcpStream {
             let inner = &stream.inner;
             inner
                 .reg
-                .io(Direction::Write, deadline, || {
+                .io(Direction::Write, deadline.into(), || {
                     if let Some(e) = inner.sock.take_error()? {
                         return Err(e);
                     }
@@ -218,7 +215,7 @@ impl TcpStream {
         let inner = &*self.inner;
         inner
             .reg
-            .io(Direction::Read, deadline_of(&inner.read_timeout), || {
+            .io(Direction::Read, limit_of(&inner.read_timeout), || {
                 inner.sock.peek(buf)
             })
     }

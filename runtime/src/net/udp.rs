@@ -1,13 +1,13 @@
 //! `UdpSocket`.
 
-use super::source::{Direction, Registration};
+use super::source::{Direction, Limit, Registration};
 use super::stream::each_addr;
 use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A UDP socket whose sends and receives suspend the calling task.
 ///
@@ -44,11 +44,8 @@ impl fmt::Debug for UdpSocket {
     }
 }
 
-fn deadline(t: &AtomicU64) -> Option<Instant> {
-    match t.load(Relaxed) {
-        0 => None,
-        ns => Some(Instant::now() + Duration::from_nanos(ns)),
-    }
+fn limit_of(t: &AtomicU64) -> Limit {
+    Limit::from_nanos(t.load(Relaxed))
 }
 
 impl UdpSocket {
@@ -85,7 +82,7 @@ impl UdpSocket {
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = each_addr(addr, Ok)?;
         self.reg
-            .io(Direction::Write, deadline(&self.write_timeout), || {
+            .io(Direction::Write, limit_of(&self.write_timeout), || {
                 self.sock.send_to(buf, addr)
             })
     }
@@ -97,7 +94,7 @@ impl UdpSocket {
     /// `TimedOut` after the read timeout, or the socket's error.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.reg
-            .io(Direction::Read, deadline(&self.read_timeout), || {
+            .io(Direction::Read, limit_of(&self.read_timeout), || {
                 self.sock.recv_from(buf)
             })
     }
@@ -118,7 +115,7 @@ impl UdpSocket {
     /// As [`send_to`](UdpSocket::send_to).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.reg
-            .io(Direction::Write, deadline(&self.write_timeout), || {
+            .io(Direction::Write, limit_of(&self.write_timeout), || {
                 self.sock.send(buf)
             })
     }
@@ -130,7 +127,7 @@ impl UdpSocket {
     /// As [`recv_from`](UdpSocket::recv_from).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.reg
-            .io(Direction::Read, deadline(&self.read_timeout), || {
+            .io(Direction::Read, limit_of(&self.read_timeout), || {
                 self.sock.recv(buf)
             })
     }

@@ -173,12 +173,14 @@ impl Child {
             return Ok(s);
         }
         let p = self.pidfd()?;
-        let raw = p.reg.io(Direction::Read, deadline, || {
-            match sys::pidfd_try_wait(p.fd.as_fd())? {
+        let raw = p.reg.io(
+            Direction::Read,
+            deadline.into(),
+            || match sys::pidfd_try_wait(p.fd.as_fd())? {
                 Some(raw) => Ok(raw),
                 None => Err(io::ErrorKind::WouldBlock.into()),
-            }
-        })?;
+            },
+        )?;
         let status = ExitStatus::from_raw(raw);
         self.status = Some(status);
         Ok(status)

@@ -19,7 +19,7 @@
 //! (a closed number may be reused at once by another thread's socket).
 
 use super::sys;
-use crate::net::source::{Direction, Registration};
+use crate::net::source::{Direction, Limit, Registration};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -131,12 +131,13 @@ impl Pipe {
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.reg
-            .io(Direction::Read, None, || (&self.file).read(buf))
+            .io(Direction::Read, Limit::Never, || (&self.file).read(buf))
     }
 
     fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.reg
-            .io(Direction::Read, None, || (&self.file).read_vectored(bufs))
+        self.reg.io(Direction::Read, Limit::Never, || {
+            (&self.file).read_vectored(bufs)
+        })
     }
 
     /// One non-blocking read attempt: `WouldBlock` if the pipe is empty.
@@ -146,12 +147,13 @@ impl Pipe {
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.reg
-            .io(Direction::Write, None, || (&self.file).write(buf))
+            .io(Direction::Write, Limit::Never, || (&self.file).write(buf))
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.reg
-            .io(Direction::Write, None, || (&self.file).write_vectored(bufs))
+        self.reg.io(Direction::Write, Limit::Never, || {
+            (&self.file).write_vectored(bufs)
+        })
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
