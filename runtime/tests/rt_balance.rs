@@ -51,9 +51,12 @@ fn long_lived_tasks_from_one_spawner_spread_over_the_workers() {
     let counts: Vec<usize> = placed.values().copied().collect();
     assert_eq!(counts.iter().sum::<usize>(), TASKS, "{placed:?}");
     assert_eq!(counts.len(), 2, "both workers started tasks: {placed:?}");
+    // Hand-offs stop once the peer is within a sixteenth (plus 8 tasks):
+    // 190 to 210 each here in 12 runs (a quarter, the margin before, left
+    // about 170 / 230).
     for &c in &counts {
         assert!(
-            c >= TASKS / 4,
+            c >= TASKS * 9 / 20,
             "a worker started only {c} of {TASKS}: {placed:?}"
         );
     }
