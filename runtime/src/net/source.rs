@@ -28,7 +28,7 @@
 //! one strong count, released once the poller can no longer report the token
 //! (see `Registration::drop`).
 
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::park::{self, Reason, Unparker};
 use crate::scheduler::{self, WorkerHandle};
@@ -210,14 +210,6 @@ pub(crate) enum Limit {
 }
 
 impl Limit {
-    /// A socket's timeout as stored in its atomic (nanoseconds, 0: none).
-    pub(crate) fn from_nanos(ns: u64) -> Limit {
-        match ns {
-            0 => Limit::Never,
-            ns => Limit::After(Duration::from_nanos(ns)),
-        }
-    }
-
     /// Whether the limit has passed. The first call turns `After` into the
     /// instant it ends (and has not passed yet).
     fn expired(&mut self) -> bool {
@@ -238,6 +230,48 @@ impl Limit {
             Limit::At(d) => Some(d),
             Limit::After(t) => Some(Instant::now() + t),
         }
+    }
+}
+
+/// A socket's read or write timeout (`set_read_timeout` and friends), set
+/// from any thread and read by each call: nanoseconds, 0 for none.
+#[derive(Debug)]
+pub(crate) struct Timeout(AtomicU64);
+
+impl Default for Timeout {
+    fn default() -> Timeout {
+        Timeout(AtomicU64::new(0))
+    }
+}
+
+impl Timeout {
+    /// Sets it, refusing a zero duration as std does.
+    pub(crate) fn set(&self, d: Option<Duration>) -> io::Result<()> {
+        let ns = match d {
+            None => 0,
+            Some(d) if d.is_zero() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a zero timeout is not allowed (as in std): use None for no timeout",
+                ))
+            }
+            Some(d) => d.as_nanos().min(u64::MAX as u128) as u64,
+        };
+        self.0.store(ns, Relaxed);
+        Ok(())
+    }
+
+    /// The timeout, `None` for none.
+    pub(crate) fn get(&self) -> Option<Duration> {
+        match self.0.load(Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// The limit of one call: this long from when it first has to wait.
+    pub(crate) fn limit(&self) -> Limit {
+        self.get().map_or(Limit::Never, Limit::After)
     }
 }
 
@@ -483,7 +517,7 @@ mod tests_loom {
 
 #[cfg(all(test, not(pinstack_loom)))]
 mod tests {
-    use super::Limit;
+    use super::{Limit, Timeout};
     use std::time::{Duration, Instant};
 
     #[test]
@@ -493,7 +527,12 @@ mod tests {
         assert_eq!(never.deadline(), None);
 
         let t = Duration::from_millis(50);
-        let mut after = Limit::from_nanos(t.as_nanos() as u64);
+        let timeout = Timeout::default();
+        assert_eq!(timeout.limit(), Limit::Never);
+        assert!(timeout.set(Some(Duration::ZERO)).is_err());
+        timeout.set(Some(t)).unwrap();
+        assert_eq!(timeout.get(), Some(t));
+        let mut after = timeout.limit();
         assert_eq!(after, Limit::After(t));
         let before = Instant::now();
         // The first check fixes the end (and never finds it passed) ...
@@ -506,7 +545,8 @@ mod tests {
         // ... later checks compare against it.
         let mut past = Limit::At(Instant::now() - Duration::from_millis(1));
         assert!(past.expired());
-        assert_eq!(Limit::from_nanos(0), Limit::Never);
+        timeout.set(None).unwrap();
+        assert_eq!(timeout.limit(), Limit::Never);
         assert_eq!(Limit::from(None), Limit::Never);
         assert_eq!(Limit::from(Some(end)), Limit::At(end));
     }

@@ -1,7 +1,6 @@
 //! `TcpStream`.
 
-use super::source::{Direction, Limit, Registration};
-use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use super::source::{Direction, Registration, Timeout};
 use crate::loom::sync::Arc;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::fmt;
@@ -28,8 +27,8 @@ struct Inner {
     reg: Registration,
     sock: std::net::TcpStream,
     /// Timeouts in nanoseconds; 0 means none.
-    read_timeout: AtomicU64,
-    write_timeout: AtomicU64,
+    read_timeout: Timeout,
+    write_timeout: Timeout,
 }
 
 impl fmt::Debug for TcpStream {
@@ -55,33 +54,7 @@ impl Inner {
             Direction::Read => &self.read_timeout,
             Direction::Write => &self.write_timeout,
         };
-        self.reg.io_transfer(dir, limit_of(timeout), want, op)
-    }
-}
-
-fn limit_of(t: &AtomicU64) -> Limit {
-    Limit::from_nanos(t.load(Relaxed))
-}
-
-fn store_timeout(t: &AtomicU64, d: Option<Duration>) -> io::Result<()> {
-    let ns = match d {
-        None => 0,
-        Some(d) if d.is_zero() => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a zero timeout is not allowed (as in std): use None for no timeout",
-            ))
-        }
-        Some(d) => d.as_nanos().min(u64::MAX as u128) as u64,
-    };
-    t.store(ns, Relaxed);
-    Ok(())
-}
-
-fn load_timeout(t: &AtomicU64) -> Option<Duration> {
-    match t.load(Relaxed) {
-        0 => None,
-        ns => Some(Duration::from_nanos(ns)),
+        self.reg.io_transfer(dir, timeout.limit(), want, op)
     }
 }
 
@@ -98,8 +71,8 @@ impl TcpStream {
             inner: Arc::new(Inner {
                 sock,
                 reg,
-                read_timeout: AtomicU64::new(0),
-                write_timeout: AtomicU64::new(0),
+                read_timeout: Timeout::default(),
+                write_timeout: Timeout::default(),
             }),
         })
     }
@@ -215,7 +188,7 @@ impl TcpStream {
         let inner = &*self.inner;
         inner
             .reg
-            .io(Direction::Read, limit_of(&inner.read_timeout), || {
+            .io(Direction::Read, inner.read_timeout.limit(), || {
                 inner.sock.peek(buf)
             })
     }
@@ -226,7 +199,7 @@ impl TcpStream {
     ///
     /// `InvalidInput` for a zero duration (as std).
     pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        store_timeout(&self.inner.read_timeout, d)
+        self.inner.read_timeout.set(d)
     }
 
     /// Sets the write timeout; `None` means writes wait forever.
@@ -235,7 +208,7 @@ impl TcpStream {
     ///
     /// `InvalidInput` for a zero duration (as std).
     pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        store_timeout(&self.inner.write_timeout, d)
+        self.inner.write_timeout.set(d)
     }
 
     /// The read timeout.
@@ -244,7 +217,7 @@ impl TcpStream {
     ///
     /// Never; `io::Result` for parity with std.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(load_timeout(&self.inner.read_timeout))
+        Ok(self.inner.read_timeout.get())
     }
 
     /// The write timeout.
@@ -253,7 +226,7 @@ impl TcpStream {
     ///
     /// Never; `io::Result` for parity with std.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(load_timeout(&self.inner.write_timeout))
+        Ok(self.inner.write_timeout.get())
     }
 
     /// Shuts down the read, write or both halves.

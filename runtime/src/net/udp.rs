@@ -1,8 +1,7 @@
 //! `UdpSocket`.
 
-use super::source::{Direction, Limit, Registration};
+use super::source::{Direction, Registration, Timeout};
 use super::stream::each_addr;
-use crate::loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -31,8 +30,8 @@ pub struct UdpSocket {
     // `reg` first: deregister before the descriptor is closed.
     reg: Registration,
     sock: std::net::UdpSocket,
-    read_timeout: AtomicU64,
-    write_timeout: AtomicU64,
+    read_timeout: Timeout,
+    write_timeout: Timeout,
 }
 
 impl fmt::Debug for UdpSocket {
@@ -42,10 +41,6 @@ impl fmt::Debug for UdpSocket {
             .field("local", &self.sock.local_addr().ok())
             .finish()
     }
-}
-
-fn limit_of(t: &AtomicU64) -> Limit {
-    Limit::from_nanos(t.load(Relaxed))
 }
 
 impl UdpSocket {
@@ -69,8 +64,8 @@ impl UdpSocket {
         Ok(UdpSocket {
             sock,
             reg,
-            read_timeout: AtomicU64::new(0),
-            write_timeout: AtomicU64::new(0),
+            read_timeout: Timeout::default(),
+            write_timeout: Timeout::default(),
         })
     }
 
@@ -82,7 +77,7 @@ impl UdpSocket {
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let addr = each_addr(addr, Ok)?;
         self.reg
-            .io(Direction::Write, limit_of(&self.write_timeout), || {
+            .io(Direction::Write, self.write_timeout.limit(), || {
                 self.sock.send_to(buf, addr)
             })
     }
@@ -93,10 +88,9 @@ impl UdpSocket {
     ///
     /// `TimedOut` after the read timeout, or the socket's error.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.reg
-            .io(Direction::Read, limit_of(&self.read_timeout), || {
-                self.sock.recv_from(buf)
-            })
+        self.reg.io(Direction::Read, self.read_timeout.limit(), || {
+            self.sock.recv_from(buf)
+        })
     }
 
     /// Sets the default peer for [`send`](UdpSocket::send) and [`recv`](UdpSocket::recv).
@@ -115,7 +109,7 @@ impl UdpSocket {
     /// As [`send_to`](UdpSocket::send_to).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.reg
-            .io(Direction::Write, limit_of(&self.write_timeout), || {
+            .io(Direction::Write, self.write_timeout.limit(), || {
                 self.sock.send(buf)
             })
     }
@@ -126,10 +120,9 @@ impl UdpSocket {
     ///
     /// As [`recv_from`](UdpSocket::recv_from).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg
-            .io(Direction::Read, limit_of(&self.read_timeout), || {
-                self.sock.recv(buf)
-            })
+        self.reg.io(Direction::Read, self.read_timeout.limit(), || {
+            self.sock.recv(buf)
+        })
     }
 
     /// Sets the receive timeout (`None`: wait forever).
@@ -138,7 +131,7 @@ impl UdpSocket {
     ///
     /// `InvalidInput` for a zero duration.
     pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        set(&self.read_timeout, d)
+        self.read_timeout.set(d)
     }
 
     /// Sets the send timeout (`None`: wait forever).
@@ -147,7 +140,7 @@ impl UdpSocket {
     ///
     /// `InvalidInput` for a zero duration.
     pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        set(&self.write_timeout, d)
+        self.write_timeout.set(d)
     }
 
     /// The bound address.
@@ -157,23 +150,6 @@ impl UdpSocket {
     /// The socket's error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
-    }
-}
-
-fn set(t: &AtomicU64, d: Option<Duration>) -> io::Result<()> {
-    match d {
-        Some(d) if d.is_zero() => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "a zero timeout is not allowed (as in std): use None for no timeout",
-        )),
-        Some(d) => {
-            t.store(d.as_nanos().min(u64::MAX as u128) as u64, Relaxed);
-            Ok(())
-        }
-        None => {
-            t.store(0, Relaxed);
-            Ok(())
-        }
     }
 }
 
