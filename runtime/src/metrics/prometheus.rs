@@ -86,9 +86,11 @@ fn label(v: &str) -> String {
     s
 }
 
+/// A per-worker family: name, help, and the value of one worker.
+type WorkerRow = (&'static str, &'static str, fn(&super::WorkerMetrics) -> u64);
+
 fn worker_families(o: &mut String, m: &RuntimeMetrics) {
-    type Get = fn(&super::WorkerMetrics) -> u64;
-    let counters: [(&str, &str, Get); 5] = [
+    let counters: [WorkerRow; 5] = [
         ("pinstack_worker_resumes_total", "Coroutine resumes.", |w| {
             w.resumes
         }),
@@ -113,12 +115,7 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
             |w| w.long_runs,
         ),
     ];
-    for (name, help, get) in counters {
-        family(o, name, "counter", help);
-        for w in &m.workers {
-            sample(o, name, &format!("worker=\"{}\"", w.index), get(w));
-        }
-    }
+    per_worker(o, m, "counter", &counters);
     let n = "pinstack_worker_steals_total";
     family(
         o,
@@ -159,30 +156,33 @@ fn worker_families(o: &mut String, m: &RuntimeMetrics) {
             );
         }
     }
-    let n = "pinstack_worker_run_queue_depth";
-    family(o, n, "gauge", "Tasks queued on the worker.");
-    for w in &m.workers {
-        sample(o, n, &format!("worker=\"{}\"", w.index), w.run_queue_depth);
-    }
-    let n = "pinstack_worker_started_tasks";
-    family(
-        o,
-        n,
-        "gauge",
-        "Started tasks living on the worker (they never move).",
-    );
-    for w in &m.workers {
-        sample(o, n, &format!("worker=\"{}\"", w.index), w.started_tasks);
-    }
-    let n = "pinstack_worker_in_long_run";
-    family(o, n, "gauge", "1 while the worker is in a long run.");
-    for w in &m.workers {
-        sample(
-            o,
-            n,
-            &format!("worker=\"{}\"", w.index),
-            u8::from(w.in_long_run),
-        );
+    let gauges: [WorkerRow; 3] = [
+        (
+            "pinstack_worker_run_queue_depth",
+            "Tasks queued on the worker.",
+            |w| w.run_queue_depth,
+        ),
+        (
+            "pinstack_worker_started_tasks",
+            "Started tasks living on the worker (they never move).",
+            |w| w.started_tasks,
+        ),
+        (
+            "pinstack_worker_in_long_run",
+            "1 while the worker is in a long run.",
+            |w| u64::from(w.in_long_run),
+        ),
+    ];
+    per_worker(o, m, "gauge", &gauges);
+}
+
+/// One family per row, one sample per worker.
+fn per_worker(o: &mut String, m: &RuntimeMetrics, kind: &str, rows: &[WorkerRow]) {
+    for (name, help, get) in rows {
+        family(o, name, kind, help);
+        for w in &m.workers {
+            sample(o, name, &format!("worker=\"{}\"", w.index), get(w));
+        }
     }
 }
 
