@@ -369,9 +369,7 @@ impl TaskRef {
             out.assume_init()
         }
     }
-}
 
-impl TaskRef {
     /// The worker is done with its reference to a task that parked and
     /// went idle: keep it as the task's spare instead of dropping it, unless
     /// the task already has one.
@@ -411,12 +409,6 @@ impl TaskRef {
         }
     }
 
-    /// How many references the task has (tests only).
-    #[cfg(all(test, not(pinstack_loom)))]
-    pub(crate) fn ref_count(&self) -> usize {
-        self.header().refs.load(Relaxed)
-    }
-
     /// Drops the task's spare reference, if it has one. Home worker thread,
     /// when the task finishes or is cancelled (rule 3); `self` keeps the
     /// task allocated meanwhile.
@@ -424,6 +416,12 @@ impl TaskRef {
         if self.header().spare_ref.replace(false) {
             drop(TaskRef { ptr: self.ptr });
         }
+    }
+
+    /// How many references the task has (tests only).
+    #[cfg(all(test, not(pinstack_loom)))]
+    pub(crate) fn ref_count(&self) -> usize {
+        self.header().refs.load(Relaxed)
     }
 }
 
@@ -640,6 +638,18 @@ mod tests {
         assert!(offset_of!(Header, meta) >= hot_end);
     }
 
+    /// Waits (yielding) until `done`, failing after 10 s.
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: not after 10 s"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_parking_task_keeps_one_spare_reference_and_gives_it_back() {
         use crate::sync::mpsc;
@@ -661,20 +671,14 @@ mod tests {
             }
             sum
         });
-        let refs = |h: &crate::JoinHandle<u32>| h.raw_ref_count();
         // Parked in `recv`: the join handle, the worker's `owned` entry,
         // the unparker in the channel and, once it has parked, the spare.
         let mut counts = Vec::new();
         for i in 0..cycles {
             tx.send(i).unwrap();
             assert_eq!(seen_rx.recv(), Ok(i));
-            // Wait until it parks again (its count settles).
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while !(h.raw_is_parked()) {
-                assert!(std::time::Instant::now() < deadline, "never parked again");
-                std::thread::yield_now();
-            }
-            counts.push(refs(&h));
+            wait_until("parked again", || h.raw_is_parked());
+            counts.push(h.raw_ref_count());
         }
         // Each park cycle leaves the count where it was: the unparker took
         // the spare and the worker kept its queue reference as the new one.
@@ -682,25 +686,15 @@ mod tests {
         drop(tx);
         // Finished, `finish` drops the spare and the `owned` entry, and the
         // worker its own reference just after completing the task.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !h.is_finished() || h.raw_ref_count() > 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "finished: {}, {} references",
-                h.is_finished(),
-                h.raw_ref_count()
-            );
-            std::thread::yield_now();
-        }
-        assert_eq!(h.raw_ref_count(), 1);
+        wait_until("finished with one reference left", || {
+            h.is_finished() && h.raw_ref_count() == 1
+        });
         assert_eq!(h.join().unwrap(), (0..cycles).sum::<u32>());
 
         // A task parked at shutdown: cancellation drops its spare too.
         let (tx, rx) = mpsc::channel::<u32>(1);
         let h = rt.spawn(move || rx.recv().unwrap_or(0));
-        while !h.raw_is_parked() {
-            std::thread::yield_now();
-        }
+        wait_until("parked", || h.raw_is_parked());
         drop(rt);
         assert!(h.is_finished());
         // Left: the join handle alone (unwinding dropped the receiver and
