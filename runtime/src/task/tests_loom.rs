@@ -352,15 +352,24 @@ fn loom_join_takes_the_output_of_a_racing_completion() {
     });
 }
 
-#[test]
-fn loom_join_handle_drop_racing_completion_drops_the_output_once() {
-    // Detach: whichever of completion and the handle's drop comes second
-    // drops the output, exactly once (checked while the task allocation is
-    // still alive, so its own drop cannot stand in for it).
-    loom::model(|| {
+/// A detached task (its handle dropped before completion can be seen),
+/// completed on another thread: the output is dropped exactly once. With
+/// `keep_until_joined`, checked while this thread still holds a reference,
+/// so the allocation's own drop cannot stand in for the output's; without
+/// it, both references go with nothing ordering them, and whichever is
+/// last frees the task after the completer's writes (loom checks the
+/// count's Release decrement and Acquire fence).
+fn detached_model(keep_until_joined: bool) {
+    loom::model(move || {
         let drops = Arc::new(AtomicUsize::new(0));
         let (keep, handle, completer) = spawn_completer(&drops);
         drop(handle);
+        let keep = if keep_until_joined {
+            Some(keep)
+        } else {
+            drop(keep);
+            None
+        };
         completer.join().unwrap();
         assert_eq!(drops.load(Relaxed), 1);
         drop(keep);
@@ -369,18 +378,15 @@ fn loom_join_handle_drop_racing_completion_drops_the_output_once() {
 }
 
 #[test]
+fn loom_join_handle_drop_racing_completion_drops_the_output_once() {
+    // Detach: whichever of completion and the handle's drop comes second
+    // drops the output, exactly once.
+    detached_model(true);
+}
+
+#[test]
 fn loom_the_last_reference_frees_the_task_after_every_use() {
     // The task's references are dropped on two threads with nothing else
-    // ordering them (the handle is detached first, so the completer alone
-    // drops the output): whichever drops last frees the task, and loom
-    // checks that the free's write to the stage comes after the completer's
-    // writes (the count's Release decrement and Acquire fence).
-    loom::model(|| {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let (keep, handle, completer) = spawn_completer(&drops);
-        drop(handle);
-        drop(keep);
-        completer.join().unwrap();
-        assert_eq!(drops.load(Relaxed), 1);
-    });
+    // ordering them: whichever drops last frees the task.
+    detached_model(false);
 }
