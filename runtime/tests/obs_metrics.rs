@@ -195,6 +195,30 @@ fn scheduling_delay_shows_a_blocked_worker() {
 }
 
 #[test]
+fn one_wake_up_in_n_is_measured_n_rounded_up_to_a_power_of_two() {
+    // 5 rounds up to 8: of 1,600 yields (each a wake-up, the yielding
+    // task is runnable at once), 200 are measured (give or take the
+    // block_on task's spawn, sampled by a countdown of the spawning
+    // thread's); as many with 8, and with 1 all of them.
+    let yields = 1600;
+    let measured = |every: u32| {
+        let rt = rt(1).scheduling_delay_sample_every(every).build().unwrap();
+        rt.block_on(move || {
+            for _ in 0..yields {
+                pinstack::yield_now();
+            }
+        });
+        rt.metrics().scheduling_delay.count()
+    };
+    for every in [5, 8] {
+        let n = measured(every);
+        assert!((199..=202).contains(&n), "every {every}: {n} of {yields}");
+    }
+    let all = measured(1);
+    assert!((yields..=yields + 5).contains(&all), "{all} of {yields}");
+}
+
+#[test]
 fn metrics_off_counts_nothing_on_the_workers() {
     let rt = rt(1)
         .metrics(false)

@@ -102,7 +102,9 @@ impl Builder {
     }
 
     /// Measures the scheduling delay of one wake-up in `n` (default 64; 1
-    /// measures all). A measurement costs two clock reads.
+    /// measures all; `n` is rounded up to a power of two, so that picking
+    /// the sampled resumes costs a mask test). A measurement costs two
+    /// clock reads.
     pub fn scheduling_delay_sample_every(mut self, n: u32) -> Builder {
         self.config.obs.delay_sample_every = n;
         self

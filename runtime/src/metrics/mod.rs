@@ -32,7 +32,7 @@ mod snapshot;
 pub(crate) use config::ObsConfig;
 pub use histogram::DelayHistogram;
 pub use obs::LongRun;
-pub(crate) use obs::Obs;
+pub(crate) use obs::{Obs, WorkerObs};
 pub use prometheus::render_prometheus;
 pub(crate) use snapshot::snapshot;
 pub use snapshot::RuntimeMetrics;

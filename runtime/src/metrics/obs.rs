@@ -6,7 +6,6 @@
 //! | field                      | written by                     | read by             |
 //! |----------------------------|--------------------------------|---------------------|
 //! | `WorkerObs::delay`         | its worker (single writer)     | `metrics()`         |
-//! | `WorkerObs::countdown`     | its worker                     | its worker          |
 //! | `WorkerObs::ready_depth`   | its worker, every 64 resumes   | `metrics()`         |
 //! | `WorkerObs::long_run_seq`  | the monitor thread             | its worker          |
 //! | `WorkerObs::long_runs`     | its worker, after a long run   | `metrics()` (lock)  |
@@ -22,7 +21,7 @@
 //! thread ever dereferences a task that may be gone.
 
 use super::histogram::Recorder;
-use crate::loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::metrics::config::ObsConfig;
 use crate::task::site::Sites;
@@ -51,8 +50,6 @@ pub struct LongRun {
 #[derive(Debug)]
 pub(crate) struct WorkerObs {
     pub(crate) delay: Recorder,
-    /// Suspensions until the next sampled one.
-    pub(crate) countdown: AtomicU32,
     pub(crate) ready_depth: AtomicUsize,
     pub(crate) long_run_seq: AtomicU64,
     pub(crate) long_runs: Mutex<VecDeque<LongRun>>,
@@ -68,7 +65,13 @@ pub(crate) struct Obs {
     pub(crate) tracing: bool,
     /// `metrics || tracing`: the hooks' fast exit.
     pub(crate) any: bool,
-    pub(crate) delay_every: u32,
+    /// Scheduling delays sampled: one in `delay_mask + 1` (the setting
+    /// rounded up to a power of two). Resumes sampled are those whose
+    /// number (the worker's `resume_seq / 2`) has these bits clear: the
+    /// sequence number is at hand in the worker's registers, where a
+    /// countdown would cost a load and a store per resume. Spawns count
+    /// down from it in a thread-local.
+    pub(crate) delay_mask: u32,
     /// Whether finished tasks' stacks are checked for a sample.
     pub(crate) stack_sampling: bool,
     /// The runtime's time origin (trace timestamps count from it).
@@ -85,7 +88,11 @@ impl Obs {
             metrics: config.metrics,
             tracing: config.tracing,
             any: config.metrics || config.tracing,
-            delay_every: config.delay_sample_every.max(1),
+            delay_mask: config
+                .delay_sample_every
+                .clamp(1, 1 << 31)
+                .next_power_of_two()
+                - 1,
             stack_sampling: config.pool_sample_every() > 0,
             base: super::clock::Base::now(),
             sites: Sites::new(config.learn_stack_sizes),
@@ -93,7 +100,6 @@ impl Obs {
                 .map(|_| {
                     CachePadded::new(WorkerObs {
                         delay: Recorder::default(),
-                        countdown: AtomicU32::new(0),
                         ready_depth: AtomicUsize::new(0),
                         long_run_seq: AtomicU64::new(0),
                         long_runs: Mutex::new(VecDeque::new()),

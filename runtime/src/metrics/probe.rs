@@ -37,10 +37,10 @@
 //! holds the `Arc<Shared>` that owns the ring.
 
 use super::clock;
-use super::obs::Obs;
+use super::obs::{Obs, WorkerObs};
 use super::LiveTasks;
 use crate::loom::sync::atomic::Ordering::Relaxed;
-use crate::scheduler::{Core, Shared, WorkerHandle};
+use crate::scheduler::{Core, Shared};
 use crate::task::{Header, Suspend};
 use crate::trace::event::{self, Event};
 use crate::trace::ring::Ring;
@@ -158,30 +158,28 @@ pub(crate) fn enter_worker(shared: &Shared, worker: usize) {
     });
 }
 
-/// Before a coroutine is resumed; `seq` is the worker's (odd) resume
-/// sequence number. Metrics only: one load and a compare.
+/// Before a coroutine is resumed; `w` is the worker's own observability
+/// state (looked up once per worker thread, not per resume) and `seq` its
+/// (odd) resume sequence number. Metrics only: one load and a compare.
 #[inline]
-pub(crate) fn resume_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
-    let obs = &shared.obs;
+pub(crate) fn resume_begin(obs: &Obs, w: &WorkerObs, worker: usize, h: &Header, seq: u64) -> Probe {
     if !obs.any {
         return Probe::NONE;
     }
     if obs.tracing {
-        return trace_begin(shared, worker, h, seq);
+        return trace_begin(obs, w, worker, h, seq);
     }
     let t = h.obs.runnable_at.load(Relaxed);
     if t > TRACED {
-        record_delay(obs, worker, h, t);
+        record_delay(w, h, t);
     }
     Probe::NONE
 }
 
 #[cold]
-fn record_delay(obs: &Obs, worker: usize, h: &Header, t: u64) {
+fn record_delay(w: &WorkerObs, h: &Header, t: u64) {
     let now = clock::now();
-    obs.workers[worker]
-        .delay
-        .record(clock::delta_ns(now.saturating_sub(t)));
+    w.delay.record(clock::delta_ns(now.saturating_sub(t)));
     h.obs.runnable_at.store(0, Relaxed);
 }
 
@@ -197,45 +195,48 @@ fn outcome_of(res: &std::thread::Result<CoroutineResult<Suspend, ()>>) -> u8 {
 }
 
 /// After a resume returned (or unwound): samples one resume in
-/// `delay_every`, notes a long run, writes the trace event. The resume is
-/// counted by the worker's match on `res` (`WorkerCounters::resume_ended`),
-/// which knows its outcome without decoding `res` again; here `res` is
-/// decoded only on the sampled and traced paths.
+/// `delay_mask + 1`, notes a long run, writes
+/// the trace event. The resume is counted by the worker's match on `res`
+/// (`WorkerCounters::resume_ended`), which knows its outcome without
+/// decoding `res` again; here `res` is decoded only on the sampled and
+/// traced paths.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn resume_end(
-    shared: &Shared,
-    worker: &WorkerHandle,
+    obs: &Obs,
+    w: &WorkerObs,
+    worker: usize,
     core: &RefCell<Core>,
     h: &Header,
     probe: Probe,
     seq: u64,
     res: &std::thread::Result<CoroutineResult<Suspend, ()>>,
 ) {
-    let obs = &shared.obs;
     if !obs.any {
         return;
     }
-    let i = worker.index;
-    let w = &obs.workers[i];
     if obs.metrics && w.long_run_seq.load(Relaxed) == seq {
-        obs.record_long_run(i, h);
+        obs.record_long_run(worker, h);
     }
-    let c = w.countdown.load(Relaxed);
-    if c == 0 {
-        w.countdown.store(obs.delay_every - 1, Relaxed);
+    if sampled(obs, seq) {
         sample_suspension(h, outcome_of(res), core, w);
-    } else {
-        w.countdown.store(c - 1, Relaxed);
     }
     if probe.start != 0 {
-        trace_end(obs, i, h, probe, outcome_of(res));
+        trace_end(w, worker, h, probe, outcome_of(res));
     }
+}
+
+/// Whether resume `seq` (odd: the worker's count of resumes is `seq / 2`)
+/// is one of the sampled ones.
+#[inline(always)]
+fn sampled(obs: &Obs, seq: u64) -> bool {
+    (seq >> 1) & u64::from(obs.delay_mask) == 0
 }
 
 /// Arms the delay measurement of the task's next wake-up (a yield is
 /// runnable at once: stamped now), and publishes the ready-queue depth.
 #[cold]
-fn sample_suspension(h: &Header, out: u8, core: &RefCell<Core>, w: &super::obs::WorkerObs) {
+fn sample_suspension(h: &Header, out: u8, core: &RefCell<Core>, w: &WorkerObs) {
     let at = &h.obs.runnable_at;
     if at.load(Relaxed) == 0 {
         if out == outcome::YIELD {
@@ -314,7 +315,7 @@ pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
     }
     let hit = SPAWN_COUNTDOWN.with(|c| {
         let v = c.get();
-        c.set(if v == 0 { obs.delay_every - 1 } else { v - 1 });
+        c.set(if v == 0 { obs.delay_mask } else { v - 1 });
         v == 0
     });
     if hit {
@@ -333,9 +334,7 @@ fn trace_spawn(h: &Header) {
 // 29-33 ns per round trip over off as calls, 21-24 ns inlined; off itself
 // unchanged).
 #[inline(always)]
-fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
-    let obs = &shared.obs;
-    let w = &obs.workers[worker];
+fn trace_begin(obs: &Obs, w: &WorkerObs, worker: usize, h: &Header, seq: u64) -> Probe {
     let t = h.obs.runnable_at.load(Relaxed);
     // Straight from the worker's last traced resume: its end is this start
     // (the hand-over between them, picking this task and, on a first run,
@@ -349,8 +348,8 @@ fn trace_begin(shared: &Shared, worker: usize, h: &Header, seq: u64) -> Probe {
     let woke = (t > TRACED).then_some(t);
     if let Some(t) = woke {
         // The delay histogram takes the resumes `resume_end` samples (one
-        // in `delay_every`); the trace has every delay anyway.
-        if w.countdown.load(Relaxed) == 0 {
+        // in `delay_mask + 1`); the trace has every delay anyway.
+        if sampled(obs, seq) {
             w.delay.record(clock::delta_ns(now.saturating_sub(t)));
         }
     }
@@ -433,7 +432,7 @@ fn name_event(
 }
 
 #[inline(always)]
-fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
+fn trace_end(w: &WorkerObs, worker: usize, h: &Header, probe: Probe, out: u8) {
     let now = clock::now();
     let finished = out >= outcome::FINISHED;
     HERE.with(|x| {
@@ -443,7 +442,7 @@ fn trace_end(obs: &Obs, worker: usize, h: &Header, probe: Probe, out: u8) {
             x.task.set(0);
         }
     });
-    let Some(ring) = obs.workers[worker].ring.as_ref() else {
+    let Some(ring) = w.ring.as_ref() else {
         return;
     };
     let tt = match h.obs.trace() {

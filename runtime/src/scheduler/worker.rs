@@ -26,6 +26,7 @@ use super::{
 };
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
+use crate::metrics::WorkerObs;
 use crate::task::{complete, JoinError, Suspend, TaskRef};
 use crate::time::wheel::Wheel;
 use crate::trace::task::outcome;
@@ -152,9 +153,11 @@ pub(crate) fn run_worker(shared: Arc<Shared>, handle: Arc<WorkerHandle>, core: C
     let _guard = unsafe { context::enter(&cx) };
     crate::metrics::probe::enter_worker(&cx.shared, cx.handle.index);
     crate::task::alloc::enable();
+    // Looked up once: `run_task` hands it to the metrics hooks every resume.
+    let obs = &cx.shared.obs.workers[cx.handle.index];
     while !cx.shared.is_shutdown() {
         match next_task(&cx) {
-            Some(task) => run_task(&cx, task),
+            Some(task) => run_task(&cx, obs, task),
             None => sleep(&cx),
         }
     }
@@ -511,7 +514,7 @@ fn sleep(cx: &Context) {
 }
 
 /// Resumes `task` once and files it according to how it suspended.
-fn run_task(cx: &Context, task: TaskRef) {
+fn run_task(cx: &Context, obs: &WorkerObs, task: TaskRef) {
     let h = task.header();
     // A started task comes out of a queue with RUNNING already set
     // (state.rs: yielded, re-queued, or set by its unparker): no RMW.
@@ -541,12 +544,14 @@ fn run_task(cx: &Context, task: TaskRef) {
     cx.handle.resume_seq.store(seq + 1, Relaxed);
     // Also names the task in a stack-overflow report (`context::enter`).
     cx.current.set(&task);
-    let probe = crate::metrics::probe::resume_begin(&cx.shared, cx.handle.index, h, seq + 1);
+    let i = cx.handle.index;
+    let probe = crate::metrics::probe::resume_begin(&cx.shared.obs, obs, i, h, seq + 1);
     let co = slot.as_mut().expect("a started task has its coroutine");
     let res = catch_unwind(AssertUnwindSafe(|| co.resume(())));
     cx.current.set(std::ptr::null());
     cx.handle.resume_seq.store(seq + 2, Relaxed);
-    crate::metrics::probe::resume_end(&cx.shared, &cx.handle, &cx.core, h, probe, seq + 1, &res);
+    let shared_obs = &cx.shared.obs;
+    crate::metrics::probe::resume_end(shared_obs, obs, i, &cx.core, h, probe, seq + 1, &res);
     let stats = &cx.handle.stats;
     match res {
         Ok(CoroutineResult::Yield(Suspend::Yield)) => {
