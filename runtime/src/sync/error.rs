@@ -214,6 +214,32 @@ impl fmt::Display for RecvError {
 
 impl Error for RecvError {}
 
+/// No receiver of a [`Select`](crate::sync::mpsc::Select) was ready before
+/// the deadline.
+///
+/// # Examples
+///
+/// ```
+/// use pinstack::sync::mpsc::{self, Select};
+/// use std::time::Duration;
+///
+/// let (_tx, rx) = mpsc::channel::<u8>(1);
+/// let mut sel = Select::new();
+/// sel.recv(&rx);
+/// let e = sel.ready_timeout(Duration::ZERO).unwrap_err();
+/// assert_eq!(e.to_string(), "timed out waiting for a receiver to be ready");
+/// ```
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct ReadyTimeoutError;
+
+impl fmt::Display for ReadyTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out waiting for a receiver to be ready")
+    }
+}
+
+impl Error for ReadyTimeoutError {}
+
 /// Why a non-blocking receive returned nothing.
 ///
 /// # Examples

@@ -9,6 +9,7 @@
 //! | type | like | waits for |
 //! |---|---|---|
 //! | [`mpsc::channel`], [`mpsc::unbounded`] | `std::sync::mpsc`, Go channels | room / a value |
+//! | [`mpsc::Select`] | Go `select` on receives, `crossbeam::Select` | one of several receivers to be ready |
 //! | [`oneshot::channel`] | `tokio::sync::oneshot` | the one value |
 //! | [`Mutex`] | `tokio::sync::Mutex`, Go `sync.Mutex` | the lock |
 //! | [`Condvar`] | `std::sync::Condvar` (pairs with [`Mutex`]) | a notification |

@@ -80,6 +80,79 @@ mod group_a {
         });
     }
 
+    /// Receives `want` values through a `Select` over `rxs`, each value
+    /// with the index of its channel; every ready index must give a value.
+    fn select_values(rxs: &[&mpsc::Receiver<u8>], want: usize) -> Vec<(usize, u8)> {
+        let mut sel = mpsc::Select::new();
+        for rx in rxs {
+            sel.recv(rx);
+        }
+        let mut got = Vec::new();
+        while got.len() < want {
+            let i = sel.ready();
+            got.push((i, rxs[i].try_recv().expect("a ready receiver has a value")));
+        }
+        got
+    }
+
+    #[test]
+    fn loom_select_wakes_for_sends_on_two_channels() {
+        loom::model(|| {
+            let (tx_a, a) = mpsc::channel::<u8>(1);
+            let (tx_b, b) = mpsc::channel::<u8>(1);
+            // Both may claim the select's registrations before it withdraws:
+            // the value not chosen waits in its slot.
+            let ta = thread::spawn(move || {
+                tx_a.send(1).unwrap();
+                tx_a
+            });
+            let tb = thread::spawn(move || {
+                tx_b.send(2).unwrap();
+                tx_b
+            });
+            let mut got = select_values(&[&a, &b], 2);
+            got.sort_unstable();
+            assert_eq!(got, [(0, 1), (1, 2)]);
+            let (tx_a, tx_b) = (ta.join().unwrap(), tb.join().unwrap());
+            assert_eq!(a.try_recv(), Err(TryRecvError::Empty));
+            assert_eq!(b.try_recv(), Err(TryRecvError::Empty));
+            drop((tx_a, tx_b));
+        });
+    }
+
+    #[test]
+    fn loom_select_takes_rendezvous_sends_in_order() {
+        loom::model(|| {
+            let (tx, rx) = mpsc::channel::<u8>(0);
+            let (_tx_idle, idle) = mpsc::channel::<u8>(0);
+            let t = thread::spawn(move || {
+                // Handed to the select's registration, or parked with the
+                // value until the select finds it.
+                tx.send(1).unwrap();
+                tx.send(2).unwrap();
+            });
+            assert_eq!(select_values(&[&idle, &rx], 2), [(1, 1), (1, 2)]);
+            t.join().unwrap();
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        });
+    }
+
+    #[test]
+    fn loom_select_sees_the_last_sender_leave() {
+        loom::model(|| {
+            let (tx_a, a) = mpsc::channel::<u8>(1);
+            let (tx_b, b) = mpsc::channel::<u8>(1);
+            let t = thread::spawn(move || drop(tx_b));
+            let mut sel = mpsc::Select::new();
+            sel.recv(&a);
+            sel.recv(&b);
+            assert_eq!(sel.ready(), 1);
+            assert_eq!(b.try_recv(), Err(TryRecvError::Disconnected));
+            t.join().unwrap();
+            drop(tx_a);
+        });
+    }
+
     #[test]
     fn loom_mpsc_ping_pong_over_two_channels() {
         loom::model(|| {

@@ -113,6 +113,13 @@ impl<T> State<T> {
         self.tx_waiters.is_empty() && self.queue.len() < self.capacity
     }
 
+    /// Whether a receive would get something now: a queued value, a parked
+    /// sender's value, or the disconnection.
+    #[inline]
+    fn has_message_or_no_senders(&self) -> bool {
+        !self.queue.is_empty() || !self.tx_waiters.is_empty() || self.senders == 0
+    }
+
     /// Takes the next message, from the queue or else from the front
     /// parked sender, and returns the parked sender to wake, if any.
     #[inline]
@@ -428,6 +435,48 @@ impl<T> Chan<T> {
             Waited::TimedOut => Some(Err(RecvTimeoutError::Timeout)),
             Waited::Released => None,
         }
+    }
+
+    /// Select: whether a `try_recv` now would find a value or the channel
+    /// disconnected. Receiver side.
+    pub(super) fn select_ready(&self) -> bool {
+        if self.rx.holds_value() {
+            return true;
+        }
+        // Nothing arrived since the channel was last seen empty.
+        if !self.rx.maybe_ready() {
+            return false;
+        }
+        lock(&self.state).has_message_or_no_senders()
+    }
+
+    /// Select: registers the receive in the hand-off slot as `recv` does
+    /// before it parks, unless a `try_recv` would find something now
+    /// (then returns false and registers nothing). A sender that later
+    /// finds the registration claims it and wakes the selecting task.
+    pub(super) fn select_register(&self) -> bool {
+        if self.rx.holds_value() {
+            return false;
+        }
+        // The slot is IDLE or an emptied FULL: nothing but a registration
+        // of ours can make it hold a value.
+        if self.rx.try_register() {
+            return true;
+        }
+        let st = lock(&self.state);
+        if st.has_message_or_no_senders() {
+            return false;
+        }
+        self.rx.register_locked();
+        true
+    }
+
+    /// Select: takes back a registration of `select_register`. Returns
+    /// false if a sender (or the last sender's drop) claimed it first: the
+    /// channel is then ready, and a value handed over waits in the slot for
+    /// the next receive (`handoff.rs` rule 5).
+    pub(super) fn select_withdraw(&self) -> bool {
+        self.rx.withdraw()
     }
 
     /// The receiver was dropped: fail every send from now on, hand parked

@@ -115,6 +115,31 @@ impl<T> Handoff<T> {
         self.state.load(Ordering::Relaxed) & SLOT == WAITING
     }
 
+    /// Whether the slot holds a value for the receiver, or one is being
+    /// handed over (`CLAIMED`: a claimer is about to deliver, or to release
+    /// the slot because the last sender left). Receiver side only: a
+    /// `try_recv` now would not find the channel empty.
+    #[inline]
+    pub(super) fn holds_value(&self) -> bool {
+        match self.state.load(Ordering::Acquire) & SLOT {
+            // SAFETY: FULL was published with Release and read with Acquire
+            // by the receiver (us, `Receiver` is `!Sync`); nobody else
+            // touches the cells until the slot is registered again (rule 2).
+            FULL => self.value.with(|v| unsafe { (*v).is_some() }),
+            CLAIMED => true,
+            _ => false,
+        }
+    }
+
+    /// Whether anything may have arrived since the channel was last seen
+    /// empty under the lock (`READY`, rule 4). `false` means the channel
+    /// is still empty and has senders: no value was queued, no sender
+    /// parked and the last sender did not leave since.
+    #[inline]
+    pub(super) fn maybe_ready(&self) -> bool {
+        self.state.load(Ordering::Acquire) & READY != 0
+    }
+
     /// Takes the registration of a parked receive, if there is one and no
     /// `mark_ready` is serving it.
     #[inline]

@@ -29,6 +29,8 @@
 //!   it with one compare-and-swap, no lock on either side. A value handed
 //!   over counts as received, so a channel of capacity `c` whose receiver
 //!   was parked can hold that value plus `c` queued ones (as in Go).
+//! * **Several receivers at once**: [`Select`] waits until one of them is
+//!   ready, as Go's `select` does over receive cases.
 //!
 //! # Examples
 //!
@@ -58,12 +60,15 @@
 
 mod chan;
 mod handoff;
+mod select;
 
 use crate::loom::sync::Arc;
 pub use crate::sync::error::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
 use chan::Chan;
+pub use select::Select;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;

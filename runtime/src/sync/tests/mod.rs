@@ -9,6 +9,7 @@ mod mpsc;
 mod mutex;
 mod notify;
 mod oneshot;
+mod select;
 mod semaphore;
 mod wait_group;
 mod wait_list;
