@@ -74,7 +74,7 @@ mod sys;
 pub mod task;
 #[doc(hidden)]
 pub mod task_local;
-mod time;
+pub mod time;
 pub mod trace;
 
 pub use blocking::spawn_blocking;

@@ -1,10 +1,17 @@
-//! Sleeping and timers.
+//! Sleeping, timers and periodic ticks.
+//!
+//! [`sleep`] and [`sleep_until`] (also at the crate root) suspend the
+//! calling coroutine; [`interval`] ticks periodically, as tokio's
+//! `time::interval` and Go's `time.Ticker` do.
 //!
 //! Each worker keeps its timers in a hierarchical timer wheel (`wheel.rs`)
 //! with 1 ms ticks; arming and cancelling are O(1). A timer never fires
 //! early: deadlines are rounded up to the next tick.
 
+mod interval;
 pub(crate) mod wheel;
+
+pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 
 use crate::park::{self, Reason};
 use std::time::{Duration, Instant};
