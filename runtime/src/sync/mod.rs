@@ -12,6 +12,7 @@
 //! | [`mpsc::Select`] | Go `select` on receives, `crossbeam::Select` | one of several receivers to be ready |
 //! | [`oneshot::channel`] | `tokio::sync::oneshot` | the one value |
 //! | [`Mutex`] | `tokio::sync::Mutex`, Go `sync.Mutex` | the lock |
+//! | [`RwLock`] | `tokio::sync::RwLock`, Go `sync.RWMutex` | shared or exclusive access |
 //! | [`Condvar`] | `std::sync::Condvar` (pairs with [`Mutex`]) | a notification |
 //! | [`Notify`] | `tokio::sync::Notify` | a notification or permit |
 //! | [`WaitGroup`] | Go `sync.WaitGroup` | the counter to reach zero |
@@ -61,6 +62,7 @@ mod mutex;
 mod notify;
 pub mod oneshot;
 mod raw_mutex;
+mod rwlock;
 mod semaphore;
 mod wait;
 mod wait_group;
@@ -74,5 +76,6 @@ mod tests_loom;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use notify::Notify;
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use wait_group::WaitGroup;

@@ -14,7 +14,7 @@
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Arc;
 use crate::sync::mpsc::{self, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError};
-use crate::sync::{oneshot, Condvar, Mutex, Notify, Semaphore, WaitGroup};
+use crate::sync::{oneshot, Condvar, Mutex, Notify, RwLock, Semaphore, WaitGroup};
 use loom::thread;
 use std::time::Duration;
 
@@ -570,6 +570,25 @@ mod group_d {
             }
             t.join().unwrap();
             assert_eq!(sem.available_permits(), 1);
+        });
+    }
+
+    /// The lock's data is a loom `UnsafeCell`: a read overlapping a write
+    /// (no happens-before between their accesses) fails the model.
+    #[test]
+    fn loom_rwlock_a_write_and_reads_never_overlap() {
+        loom::model(|| {
+            let lock = Arc::new(RwLock::new(0u8));
+            let l2 = lock.clone();
+            let t = thread::spawn(move || {
+                *l2.write() += 1;
+                *l2.read()
+            });
+            let seen = *lock.read();
+            assert!(seen <= 1);
+            assert_eq!(t.join().unwrap(), 1);
+            *lock.write() += 1;
+            assert_eq!(*lock.read(), 2);
         });
     }
 }

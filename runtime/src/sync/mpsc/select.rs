@@ -69,6 +69,14 @@ impl<T> Selectable for Chan<T> {
 /// yet (as if one receive had been cut short, see [`channel`](super::channel)).
 /// When several receivers are ready, they take turns.
 ///
+/// A `Select` borrows its receivers, which are `!Sync`, so it stays with
+/// the task that made it:
+///
+/// ```compile_fail
+/// fn is_send<T: Send>() {}
+/// is_send::<pinstack::sync::mpsc::Select<'static>>();
+/// ```
+///
 /// # Panics
 ///
 /// `ready` panics if no receiver was added: it would wait forever.

@@ -2,7 +2,8 @@
 //! cases are `compile_fail` doctests on the types themselves.
 
 use crate::sync::{
-    mpsc, oneshot, Condvar, Mutex, MutexGuard, Notify, Semaphore, SemaphorePermit, WaitGroup,
+    mpsc, oneshot, Condvar, Mutex, MutexGuard, Notify, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    Semaphore, SemaphorePermit, WaitGroup,
 };
 use std::cell::Cell;
 
@@ -32,4 +33,10 @@ fn public_types_are_send_and_sync_where_expected() {
     sync::<Semaphore>();
     send::<SemaphorePermit<'static>>();
     sync::<SemaphorePermit<'static>>();
+    send::<RwLock<Cell<u8>>>();
+    sync::<RwLock<u8>>();
+    send::<RwLockReadGuard<'static, u8>>();
+    sync::<RwLockReadGuard<'static, u8>>();
+    send::<RwLockWriteGuard<'static, u8>>();
+    sync::<RwLockWriteGuard<'static, u8>>();
 }

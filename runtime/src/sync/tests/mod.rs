@@ -9,6 +9,7 @@ mod mpsc;
 mod mutex;
 mod notify;
 mod oneshot;
+mod rwlock;
 mod select;
 mod semaphore;
 mod wait_group;
