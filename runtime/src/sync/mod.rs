@@ -17,6 +17,7 @@
 //! | [`Notify`] | `tokio::sync::Notify` | a notification or permit |
 //! | [`WaitGroup`] | Go `sync.WaitGroup` | the counter to reach zero |
 //! | [`Semaphore`] | `tokio::sync::Semaphore` | permits |
+//! | [`OnceCell`] | Go `sync.Once`, `tokio::sync::OnceCell` | the value's initialiser (which may suspend) |
 //!
 //! Every blocking operation has a timeout form. None of them poisons: a
 //! task that panics while holding a [`MutexGuard`] releases the lock as it
@@ -60,6 +61,7 @@ mod error;
 pub mod mpsc;
 mod mutex;
 mod notify;
+mod once_cell;
 pub mod oneshot;
 mod raw_mutex;
 mod rwlock;
@@ -76,6 +78,7 @@ mod tests_loom;
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use notify::Notify;
+pub use once_cell::OnceCell;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use wait_group::WaitGroup;

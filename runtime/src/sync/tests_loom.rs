@@ -14,7 +14,7 @@
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::Arc;
 use crate::sync::mpsc::{self, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError};
-use crate::sync::{oneshot, Condvar, Mutex, Notify, RwLock, Semaphore, WaitGroup};
+use crate::sync::{oneshot, Condvar, Mutex, Notify, OnceCell, RwLock, Semaphore, WaitGroup};
 use loom::thread;
 use std::time::Duration;
 
@@ -570,6 +570,39 @@ mod group_d {
             }
             t.join().unwrap();
             assert_eq!(sem.available_permits(), 1);
+        });
+    }
+
+    /// Two callers race to initialise: one initialiser runs, the other
+    /// caller waits for it (or finds the value) and sees the same value.
+    #[test]
+    fn loom_once_cell_runs_one_initialiser() {
+        loom::model(|| {
+            let cell = Arc::new(OnceCell::new());
+            let runs = Arc::new(AtomicUsize::new(0));
+            let init = |runs: &AtomicUsize| {
+                runs.fetch_add(1, Ordering::Relaxed);
+                7u8
+            };
+            let (c2, r2) = (cell.clone(), runs.clone());
+            let t = thread::spawn(move || *c2.get_or_init(|| init(&r2)));
+            assert_eq!(*cell.get_or_init(|| init(&runs)), 7);
+            assert_eq!(t.join().unwrap(), 7);
+            assert_eq!(runs.load(Ordering::Relaxed), 1);
+        });
+    }
+
+    /// A failed initialiser gives the cell back; a caller waiting on it
+    /// wakes and initialises.
+    #[test]
+    fn loom_once_cell_failure_wakes_a_waiter() {
+        loom::model(|| {
+            let cell = Arc::new(OnceCell::new());
+            let c2 = cell.clone();
+            let t = thread::spawn(move || c2.get_or_try_init(|| Err::<u8, ()>(())).ok().copied());
+            assert_eq!(*cell.get_or_init(|| 5), 5);
+            // The thread failed before the value was set, or found it.
+            assert!(matches!(t.join().unwrap(), None | Some(5)));
         });
     }
 

@@ -8,6 +8,7 @@ mod condvar;
 mod mpsc;
 mod mutex;
 mod notify;
+mod once_cell;
 mod oneshot;
 mod rwlock;
 mod select;
@@ -27,6 +28,16 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < give_up, "gave up waiting for: {what}");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// A runtime of `workers` workers that ignores `PINSTACK_*`, for the tests
+/// on coroutines.
+fn runtime(workers: usize) -> crate::Runtime {
+    crate::Runtime::builder()
+        .worker_threads(workers)
+        .ignore_environment()
+        .build()
+        .expect("runtime starts")
 }
 
 /// A value that counts its drops.

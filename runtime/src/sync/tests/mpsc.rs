@@ -1,6 +1,6 @@
 //! `sync::mpsc` on plain threads.
 
-use super::{wait_for, DropCounter};
+use super::{runtime, wait_for, DropCounter};
 use crate::sync::mpsc::{
     self, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError,
 };
@@ -411,14 +411,6 @@ fn errors_display_actionable_messages() {
 struct NoDebug;
 
 // ----- receives parked in coroutines (the hand-off slot) -----------------
-
-fn runtime(workers: usize) -> crate::Runtime {
-    crate::Runtime::builder()
-        .worker_threads(workers)
-        .ignore_environment()
-        .build()
-        .expect("runtime starts")
-}
 
 #[test]
 fn tasks_ping_pong_with_every_answer_checked() {

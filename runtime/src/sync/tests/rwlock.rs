@@ -1,6 +1,6 @@
 //! `sync::RwLock` on plain threads and on coroutines.
 
-use super::wait_for;
+use super::{runtime, wait_for};
 use crate::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -87,11 +87,7 @@ fn timed_waits_give_up_after_their_duration() {
 fn coroutines_and_threads_count_to_the_right_total() {
     const TASKS: usize = 50;
     const ROUNDS: usize = 200;
-    let rt = crate::Runtime::builder()
-        .worker_threads(2)
-        .ignore_environment()
-        .build()
-        .unwrap();
+    let rt = runtime(2);
     let lock = Arc::new(RwLock::new((0usize, 0usize))); // two copies of the count
     let start = Arc::new(Barrier::new(2));
     let tasks: Vec<_> = (0..TASKS)

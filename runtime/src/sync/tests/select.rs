@@ -1,19 +1,11 @@
 //! `sync::mpsc::Select` on plain threads and on coroutines.
 
-use super::wait_for;
+use super::{runtime, wait_for};
 use crate::sync::mpsc::{self, ReadyTimeoutError, Select, Sender, TryRecvError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-fn runtime(workers: usize) -> crate::Runtime {
-    crate::Runtime::builder()
-        .worker_threads(workers)
-        .ignore_environment()
-        .build()
-        .unwrap()
-}
 
 #[test]
 fn a_queued_value_is_ready_at_once_and_stays_for_try_recv() {
