@@ -9,6 +9,7 @@
 //! | type | like | waits for |
 //! |---|---|---|
 //! | [`mpsc::channel`], [`mpsc::unbounded`] | `std::sync::mpsc`, Go channels | room / a value |
+//! | [`broadcast::channel`] | `tokio::sync::broadcast` | the next value (every receiver gets each) |
 //! | [`mpsc::Select`] | Go `select` on receives, `crossbeam::Select` | one of several receivers to be ready |
 //! | [`oneshot::channel`] | `tokio::sync::oneshot` | the one value |
 //! | [`Mutex`] | `tokio::sync::Mutex`, Go `sync.Mutex` | the lock |
@@ -56,6 +57,7 @@
 //! assert_eq!(got, [0, 1, 2]);
 //! ```
 
+pub mod broadcast;
 mod condvar;
 mod error;
 pub mod mpsc;

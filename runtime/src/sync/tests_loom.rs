@@ -573,6 +573,22 @@ mod group_d {
         });
     }
 
+    /// A send racing two receivers going to park, then the close: each
+    /// receiver gets the value, then sees the channel closed.
+    #[test]
+    fn loom_broadcast_wakes_every_parked_receiver() {
+        loom::model(|| {
+            let (tx, mut a) = crate::sync::broadcast::channel::<u8>(1);
+            let mut b = tx.subscribe();
+            let t = thread::spawn(move || (b.recv(), b.recv()));
+            tx.send(3).unwrap();
+            drop(tx);
+            let closed = Err(crate::sync::broadcast::RecvError::Closed);
+            assert_eq!((a.recv(), a.recv()), (Ok(3), closed));
+            assert_eq!(t.join().unwrap(), (Ok(3), closed));
+        });
+    }
+
     /// Two callers race to initialise: one initialiser runs, the other
     /// caller waits for it (or finds the value) and sees the same value.
     #[test]

@@ -2,8 +2,8 @@
 //! cases are `compile_fail` doctests on the types themselves.
 
 use crate::sync::{
-    mpsc, oneshot, Condvar, Mutex, MutexGuard, Notify, OnceCell, RwLock, RwLockReadGuard,
-    RwLockWriteGuard, Semaphore, SemaphorePermit, WaitGroup,
+    broadcast, mpsc, oneshot, Condvar, Mutex, MutexGuard, Notify, OnceCell, RwLock,
+    RwLockReadGuard, RwLockWriteGuard, Semaphore, SemaphorePermit, WaitGroup,
 };
 use std::cell::Cell;
 
@@ -33,6 +33,10 @@ fn public_types_are_send_and_sync_where_expected() {
     sync::<Semaphore>();
     send::<SemaphorePermit<'static>>();
     sync::<SemaphorePermit<'static>>();
+    send::<broadcast::Sender<u8>>();
+    sync::<broadcast::Sender<u8>>();
+    send::<broadcast::Receiver<u8>>();
+    sync::<broadcast::Receiver<u8>>();
     send::<OnceCell<Cell<u8>>>();
     sync::<OnceCell<u8>>();
     send::<RwLock<Cell<u8>>>();

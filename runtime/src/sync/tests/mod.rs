@@ -4,6 +4,7 @@
 //! timeout lasted *at least* its duration.
 
 mod auto_traits;
+mod broadcast;
 mod condvar;
 mod mpsc;
 mod mutex;
