@@ -69,6 +69,7 @@ mod park;
 pub mod process;
 mod runtime;
 mod scheduler;
+pub mod signal;
 pub mod sync;
 mod sys;
 pub mod task;

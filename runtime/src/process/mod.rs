@@ -76,8 +76,8 @@ mod child;
 mod command;
 mod output;
 mod reaper;
-mod stdio;
-mod sys;
+pub(crate) mod stdio;
+pub(crate) mod sys;
 
 pub use child::Child;
 pub use command::Command;

@@ -140,6 +140,13 @@ impl Pipe {
         })
     }
 
+    /// [`read`](Pipe::read) that waits at most as long as `limit` allows
+    /// (then `TimedOut`).
+    pub(crate) fn read_within(&self, buf: &mut [u8], limit: Limit) -> io::Result<usize> {
+        self.reg
+            .io(Direction::Read, limit, || (&self.file).read(buf))
+    }
+
     /// One non-blocking read attempt: `WouldBlock` if the pipe is empty.
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         (&self.file).read(buf)
