@@ -1,6 +1,7 @@
 //! pinstack's chat server, and its demo.
 //!
-//! * `chat [--addr A --workers N ...]`: serve (IRC subset) until killed.
+//! * `chat [--addr A --workers N ...]`: serve (IRC subset) until Ctrl-C or
+//!   `SIGTERM`, then say goodbye to every client and exit 0.
 //! * `chat --demo [--clients N --rooms R --rate M --duration D]`: start the
 //!   server in a child process, drive it with the load generator from this
 //!   process, and print a short table (defaults: 10,000 clients in 100 rooms,
@@ -13,13 +14,14 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use pinstack::signal::{Signals, SIGINT, SIGTERM};
 use pinstack_examples::chat::load::{self, LoadConfig, LoadReport};
 use pinstack_examples::chat::{pinstack_server, tokio_server, ChatConfig};
 use pinstack_examples::flags::{exit_with, Flags};
 use pinstack_examples::{raise_nofile_limit, raise_nofile_limit_to, Shutdown};
 
 const USAGE: &str = "\
-usage: chat [server flags]                 serve until killed
+usage: chat [server flags]                 serve until Ctrl-C / SIGTERM
        chat --demo [load flags]            server + load generator, prints a table
        chat --compare [load flags]         the same on pinstack and on tokio, with ratios
        chat --hold N [--compare] [--connect-timeout D (300s)]
@@ -52,7 +54,21 @@ fn main() {
 fn serve_standalone(args: Vec<String>) {
     let config = ChatConfig::from_flags(Flags::new(args)).unwrap_or_else(|e| exit_with(&e, USAGE));
     report_nofile("chat");
-    let r = pinstack_server::run(&config, &Shutdown::new(), |addr| {
+    // Ctrl-C or SIGTERM (systemd, Kubernetes): stop accepting, say goodbye
+    // to every client, and exit 0.
+    let shutdown = Shutdown::new();
+    let signals = Signals::new(&[SIGINT, SIGTERM]).unwrap_or_else(|e| {
+        eprintln!("chat: cannot catch SIGINT/SIGTERM: {e}");
+        std::process::exit(1);
+    });
+    let sd = shutdown.clone();
+    std::thread::spawn(move || {
+        if let Ok(sig) = signals.recv() {
+            eprintln!("chat: signal {sig}: closing every connection");
+            sd.trigger();
+        }
+    });
+    let r = pinstack_server::run(&config, &shutdown, |addr| {
         println!("listening on {addr} pid {}", std::process::id());
     });
     if let Err(e) = r {
