@@ -137,8 +137,20 @@ impl<'a> Select<'a> {
     }
 
     /// Adds `rx` and returns its index (0 for the first, then 1, ...).
+    ///
+    /// # Panics
+    ///
+    /// If `rx` was added already (one receive registration per receiver).
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.handles.push(Some(&*rx.chan));
+        let chan: &'a dyn Selectable = &*rx.chan;
+        if let Some(i) = self
+            .handles
+            .iter()
+            .position(|h| h.is_some_and(|h| std::ptr::addr_eq(h, chan)))
+        {
+            panic!("Select::recv: this receiver was added already, as index {i}");
+        }
+        self.handles.push(Some(chan));
         self.live += 1;
         self.handles.len() - 1
     }

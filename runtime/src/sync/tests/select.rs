@@ -98,6 +98,15 @@ fn ready_timeout_gives_up_after_its_duration_and_withdraws() {
 }
 
 #[test]
+#[should_panic(expected = "was added already, as index 0")]
+fn the_same_receiver_twice_is_refused() {
+    let (_tx, rx) = mpsc::channel::<u8>(1);
+    let mut sel = Select::new();
+    sel.recv(&rx);
+    sel.recv(&rx);
+}
+
+#[test]
 #[should_panic(expected = "no receivers would wait forever")]
 fn ready_with_no_receivers_panics() {
     Select::new().ready();
