@@ -1,4 +1,5 @@
-//! `TcpListener`, with back-off when descriptors run out.
+//! `TcpListener`, and the accept loop every listener shares (`Acceptor`):
+//! back-off when descriptors run out.
 
 use super::source::{Direction, Limit, Registration};
 use super::stream::{each_addr, TcpStream};
@@ -27,17 +28,90 @@ const BACKOFF_MAX: Duration = Duration::from_millis(200);
 /// counted in [`accept_stats`](TcpListener::accept_stats) and reported on
 /// stderr at most once a second. Raise `ulimit -n` to avoid it.
 pub struct TcpListener {
-    inner: Arc<Inner>,
+    inner: Arc<Acceptor<std::net::TcpListener>>,
 }
 
-struct Inner {
+/// A listening socket of either family, registered with the poller, with
+/// the accept loop's back-off and counts.
+pub(super) struct Acceptor<L> {
     // `reg` first: deregister before the descriptor is closed.
     reg: Registration,
-    sock: std::net::TcpListener,
+    pub(super) sock: L,
     accepted: AtomicU64,
     attempts: AtomicU64,
     exhausted: AtomicU64,
     last_report: Mutex<Option<Instant>>,
+}
+
+impl<L: AsRawFd> Acceptor<L> {
+    /// Registers `sock`, which the caller made non-blocking.
+    pub(super) fn new(sock: L) -> Acceptor<L> {
+        Acceptor {
+            reg: Registration::new(sock.as_raw_fd()),
+            sock,
+            accepted: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
+            exhausted: AtomicU64::new(0),
+            last_report: Mutex::new(None),
+        }
+    }
+
+    /// Runs `accept` (one `accept(2)`) until it gives a connection: waits
+    /// for readiness on `WouldBlock`, skips connections that died in the
+    /// backlog, and backs off while descriptors are exhausted (reporting it
+    /// as `where_` names the socket).
+    pub(super) fn accept<R>(
+        &self,
+        mut accept: impl FnMut(&L) -> io::Result<R>,
+        where_: impl Fn(&L) -> String,
+    ) -> io::Result<R> {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let r = self.reg.io(Direction::Read, Limit::Never, || {
+                self.attempts.fetch_add(1, Relaxed);
+                accept(&self.sock)
+            });
+            match r {
+                Ok(conn) => {
+                    self.accepted.fetch_add(1, Relaxed);
+                    return Ok(conn);
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    self.exhausted.fetch_add(1, Relaxed);
+                    self.report_exhausted(&e, backoff, &where_);
+                    crate::sleep(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+                Err(e) if is_transient(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn report_exhausted(&self, e: &io::Error, backoff: Duration, where_: &impl Fn(&L) -> String) {
+        let mut last = self.last_report.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(now);
+        eprintln!(
+            "pinstack: accept on {}: {e}; backing off {} ms and serving existing connections \
+             ({} times so far). Raise the descriptor limit (ulimit -n) to accept more.",
+            where_(&self.sock),
+            backoff.as_millis(),
+            self.exhausted.load(Relaxed),
+        );
+    }
+
+    /// What `accept` has done so far.
+    pub(super) fn stats(&self) -> AcceptStats {
+        AcceptStats {
+            accepted: self.accepted.load(Relaxed),
+            attempts: self.attempts.load(Relaxed),
+            fd_exhausted: self.exhausted.load(Relaxed),
+        }
+    }
 }
 
 /// Counts of what [`TcpListener::accept`] did.
@@ -85,16 +159,8 @@ impl TcpListener {
     /// If the socket cannot be made non-blocking.
     pub fn from_std(sock: std::net::TcpListener) -> io::Result<TcpListener> {
         sock.set_nonblocking(true)?;
-        let reg = Registration::new(sock.as_raw_fd());
         Ok(TcpListener {
-            inner: Arc::new(Inner {
-                sock,
-                reg,
-                accepted: AtomicU64::new(0),
-                attempts: AtomicU64::new(0),
-                exhausted: AtomicU64::new(0),
-                last_report: Mutex::new(None),
-            }),
+            inner: Arc::new(Acceptor::new(sock)),
         })
     }
 
@@ -105,51 +171,14 @@ impl TcpListener {
     /// Errors of `accept(2)` other than running out of descriptors (which
     /// backs off and retries, see the type's docs).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let inner = &*self.inner;
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            let r = inner.reg.io(Direction::Read, Limit::Never, || {
-                inner.attempts.fetch_add(1, Relaxed);
-                inner.sock.accept()
-            });
-            match r {
-                Ok((s, addr)) => {
-                    inner.accepted.fetch_add(1, Relaxed);
-                    return Ok((TcpStream::from_std(s)?, addr));
-                }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    inner.exhausted.fetch_add(1, Relaxed);
-                    self.report_exhausted(&e, backoff);
-                    crate::sleep(backoff);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-                Err(e) if is_transient(&e) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn report_exhausted(&self, e: &io::Error, backoff: Duration) {
-        let mut last = self
-            .inner
-            .last_report
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-            return;
-        }
-        *last = Some(now);
-        eprintln!(
-            "pinstack: accept on {}: {e}; backing off {} ms and serving existing connections \
-             ({} times so far). Raise the descriptor limit (ulimit -n) to accept more.",
-            self.inner
-                .sock
-                .local_addr()
-                .map_or_else(|_| "?".into(), |a| a.to_string()),
-            backoff.as_millis(),
-            self.inner.exhausted.load(Relaxed),
-        );
+        let (s, addr) = self.inner.accept(
+            |l| l.accept(),
+            |l| {
+                l.local_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string())
+            },
+        )?;
+        Ok((TcpStream::from_std(s)?, addr))
     }
 
     /// An iterator over incoming connections (never ends by itself).
@@ -168,11 +197,7 @@ impl TcpListener {
 
     /// What `accept` has done so far.
     pub fn accept_stats(&self) -> AcceptStats {
-        AcceptStats {
-            accepted: self.inner.accepted.load(Relaxed),
-            attempts: self.inner.attempts.load(Relaxed),
-            fd_exhausted: self.inner.exhausted.load(Relaxed),
-        }
+        self.inner.stats()
     }
 
     /// Another handle to the same listener (several acceptor tasks).

@@ -1,4 +1,5 @@
-//! TCP and UDP sockets whose blocking calls suspend only the calling task.
+//! TCP, UDP and Unix domain sockets whose blocking calls suspend only the
+//! calling task.
 //!
 //! Handlers read like blocking code (`stream.read(&mut buf)?`) and scale like
 //! epoll: each call tries the syscall on a non-blocking socket, and on
@@ -34,10 +35,12 @@ mod listener;
 pub(crate) mod source;
 mod stream;
 mod udp;
+mod unix;
 
 pub use listener::{Incoming, TcpListener};
 pub use stream::TcpStream;
 pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
 
 /// Accept back-off statistics (see [`TcpListener::accept`]).
 pub use listener::AcceptStats;

@@ -1,12 +1,12 @@
-//! `TcpStream`.
+//! `TcpStream`, and what every stream type shares (`Conn`, `stream_common!`).
 
 use super::source::{Direction, Registration, Timeout};
 use crate::loom::sync::Arc;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// A TCP connection. Reads and writes suspend the calling task (or block a
@@ -18,17 +18,18 @@ use std::time::{Duration, Instant};
 /// connection: one task may read while another, on any worker, writes.
 #[derive(Clone)]
 pub struct TcpStream {
-    inner: Arc<Inner>,
+    inner: Arc<Conn<std::net::TcpStream>>,
 }
 
-struct Inner {
+/// A connected stream socket of either family, registered with the poller.
+pub(super) struct Conn<S> {
     // `reg` first: fields drop in order, and the socket must leave the
     // poller before its descriptor is closed (and its number reused).
-    reg: Registration,
-    sock: std::net::TcpStream,
+    pub(super) reg: Registration,
+    pub(super) sock: S,
     /// Timeouts in nanoseconds; 0 means none.
-    read_timeout: Timeout,
-    write_timeout: Timeout,
+    pub(super) read_timeout: Timeout,
+    pub(super) write_timeout: Timeout,
 }
 
 impl fmt::Debug for TcpStream {
@@ -41,7 +42,22 @@ impl fmt::Debug for TcpStream {
     }
 }
 
-impl Inner {
+impl<S: AsRawFd> Conn<S> {
+    /// Registers `sock`, which the caller made non-blocking.
+    pub(super) fn new(sock: S) -> Conn<S> {
+        Conn {
+            reg: Registration::new(sock.as_raw_fd()),
+            sock,
+            read_timeout: Timeout::default(),
+            write_timeout: Timeout::default(),
+        }
+    }
+}
+
+impl<S> Conn<S>
+where
+    for<'a> &'a S: Read + Write,
+{
     /// A read or write of `want` bytes through the registration, under the
     /// direction's timeout (see `Registration::io_transfer`).
     fn transfer(
@@ -56,7 +72,198 @@ impl Inner {
         };
         self.reg.io_transfer(dir, timeout.limit(), want, op)
     }
+
+    pub(super) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.transfer(Direction::Read, buf.len(), || (&self.sock).read(buf))
+    }
+
+    pub(super) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.transfer(Direction::Write, buf.len(), || (&self.sock).write(buf))
+    }
+
+    pub(super) fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.transfer(Direction::Write, want, || (&self.sock).write_vectored(bufs))
+    }
+
+    pub(super) fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        self.transfer(Direction::Read, want, || (&self.sock).read_vectored(bufs))
+    }
 }
+
+/// The methods and trait impls every stream type shares (`TcpStream`,
+/// `UnixStream`), over its `inner: Arc<Conn<_>>` and the std type's
+/// `shutdown` and `take_error`.
+macro_rules! stream_common {
+    ($t:ident) => {
+        impl $t {
+            /// Reads into `buf`, suspending until data arrives. `Ok(0)`
+            /// means the peer closed its side.
+            ///
+            /// # Errors
+            ///
+            /// `TimedOut` after the read timeout, or the socket's error.
+            pub fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.read(buf)
+            }
+
+            /// Writes some of `buf`, suspending while the socket buffer is
+            /// full.
+            ///
+            /// # Errors
+            ///
+            /// `TimedOut` after the write timeout, or the socket's error.
+            pub fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner.write(buf)
+            }
+
+            /// Vectored write.
+            ///
+            /// # Errors
+            ///
+            /// As `write`.
+            pub fn write_vectored(&self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.write_vectored(bufs)
+            }
+
+            /// Vectored read.
+            ///
+            /// # Errors
+            ///
+            /// As `read`.
+            pub fn read_vectored(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.inner.read_vectored(bufs)
+            }
+
+            /// Sets the read timeout; `None` means reads wait forever.
+            ///
+            /// # Errors
+            ///
+            /// `InvalidInput` for a zero duration (as std).
+            pub fn set_read_timeout(&self, d: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.inner.read_timeout.set(d)
+            }
+
+            /// Sets the write timeout; `None` means writes wait forever.
+            ///
+            /// # Errors
+            ///
+            /// `InvalidInput` for a zero duration (as std).
+            pub fn set_write_timeout(&self, d: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.inner.write_timeout.set(d)
+            }
+
+            /// The read timeout.
+            ///
+            /// # Errors
+            ///
+            /// Never; `io::Result` for parity with std.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.inner.read_timeout.get())
+            }
+
+            /// The write timeout.
+            ///
+            /// # Errors
+            ///
+            /// Never; `io::Result` for parity with std.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.inner.write_timeout.get())
+            }
+
+            /// Shuts down the read, write or both halves.
+            ///
+            /// # Errors
+            ///
+            /// The socket's error (for example `NotConnected`).
+            pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.inner.sock.shutdown(how)
+            }
+
+            /// Takes the socket's pending error (`SO_ERROR`).
+            ///
+            /// # Errors
+            ///
+            /// The `getsockopt` error.
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.inner.sock.take_error()
+            }
+
+            /// Another handle to the same connection, for a second task:
+            /// one reads while the other writes. The socket closes when the
+            /// last handle drops.
+            ///
+            /// # Errors
+            ///
+            /// Never (the handles share one descriptor); `io::Result` for
+            /// parity with std.
+            pub fn try_clone(&self) -> std::io::Result<$t> {
+                Ok(self.clone())
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $t {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.sock.as_raw_fd()
+            }
+        }
+
+        impl std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                $t::read(self, buf)
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                $t::read_vectored(self, bufs)
+            }
+        }
+
+        impl std::io::Read for &$t {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                $t::read(self, buf)
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                $t::read_vectored(self, bufs)
+            }
+        }
+
+        impl std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                $t::write(self, buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                $t::write_vectored(self, bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Write for &$t {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                $t::write(self, buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                $t::write_vectored(self, bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(super) use stream_common;
+
+stream_common!(TcpStream);
 
 impl TcpStream {
     /// Wraps a connected std stream, making it non-blocking.
@@ -66,14 +273,8 @@ impl TcpStream {
     /// If the socket cannot be made non-blocking.
     pub fn from_std(sock: std::net::TcpStream) -> io::Result<TcpStream> {
         sock.set_nonblocking(true)?;
-        let reg = Registration::new(sock.as_raw_fd());
         Ok(TcpStream {
-            inner: Arc::new(Inner {
-                sock,
-                reg,
-                read_timeout: Timeout::default(),
-                write_timeout: Timeout::default(),
-            }),
+            inner: Arc::new(Conn::new(sock)),
         })
     }
 
@@ -134,51 +335,6 @@ impl TcpStream {
         Ok(stream)
     }
 
-    /// Reads into `buf`, suspending until data arrives. `Ok(0)` means the peer
-    /// closed its side.
-    ///
-    /// # Errors
-    ///
-    /// `TimedOut` after the read timeout, or the socket's error.
-    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let inner = &*self.inner;
-        inner.transfer(Direction::Read, buf.len(), || (&inner.sock).read(buf))
-    }
-
-    /// Writes some of `buf`, suspending while the socket buffer is full.
-    ///
-    /// # Errors
-    ///
-    /// `TimedOut` after the write timeout, or the socket's error.
-    pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let inner = &*self.inner;
-        inner.transfer(Direction::Write, buf.len(), || (&inner.sock).write(buf))
-    }
-
-    /// Vectored write.
-    ///
-    /// # Errors
-    ///
-    /// As [`write`](TcpStream::write).
-    pub fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let inner = &*self.inner;
-        let want = bufs.iter().map(|b| b.len()).sum();
-        inner.transfer(Direction::Write, want, || {
-            (&inner.sock).write_vectored(bufs)
-        })
-    }
-
-    /// Vectored read.
-    ///
-    /// # Errors
-    ///
-    /// As [`read`](TcpStream::read).
-    pub fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let inner = &*self.inner;
-        let want = bufs.iter().map(|b| b.len()).sum();
-        inner.transfer(Direction::Read, want, || (&inner.sock).read_vectored(bufs))
-    }
-
     /// Reads without removing the data from the socket's queue.
     ///
     /// # Errors
@@ -191,51 +347,6 @@ impl TcpStream {
             .io(Direction::Read, inner.read_timeout.limit(), || {
                 inner.sock.peek(buf)
             })
-    }
-
-    /// Sets the read timeout; `None` means reads wait forever.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration (as std).
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.inner.read_timeout.set(d)
-    }
-
-    /// Sets the write timeout; `None` means writes wait forever.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for a zero duration (as std).
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.inner.write_timeout.set(d)
-    }
-
-    /// The read timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; `io::Result` for parity with std.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout.get())
-    }
-
-    /// The write timeout.
-    ///
-    /// # Errors
-    ///
-    /// Never; `io::Result` for parity with std.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout.get())
-    }
-
-    /// Shuts down the read, write or both halves.
-    ///
-    /// # Errors
-    ///
-    /// The socket's error (for example `NotConnected`).
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.sock.shutdown(how)
     }
 
     /// Sets `TCP_NODELAY`.
@@ -272,73 +383,6 @@ impl TcpStream {
     /// The socket's error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.sock.local_addr()
-    }
-
-    /// Takes the socket's pending error (`SO_ERROR`).
-    ///
-    /// # Errors
-    ///
-    /// The `getsockopt` error.
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.sock.take_error()
-    }
-
-    /// Another handle to the same connection, for a second task: one reads
-    /// while the other writes. The socket closes when the last handle drops.
-    ///
-    /// # Errors
-    ///
-    /// Never (the handles share one descriptor); `io::Result` for parity with std.
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(self.clone())
-    }
-}
-
-impl AsRawFd for TcpStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.sock.as_raw_fd()
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::read(self, buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        TcpStream::read_vectored(self, bufs)
-    }
-}
-
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::read(self, buf)
-    }
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        TcpStream::read_vectored(self, bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        TcpStream::write(self, buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        TcpStream::write_vectored(self, bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        TcpStream::write(self, buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        TcpStream::write_vectored(self, bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
