@@ -211,7 +211,7 @@ impl Runtime {
             pinned: false,
             site: Location::caller(),
         };
-        let h = match task::spawn_on(&self.shared, f, meta) {
+        let h = match task::spawn_on(&self.shared, f, meta, None) {
             Ok(h) => h,
             Err(e) => panic!("Runtime::block_on: {e}"),
         };
@@ -293,6 +293,15 @@ impl Handle {
         T: Send + 'static,
     {
         crate::blocking::spawn_blocking_on(&self.shared, f, Location::caller())
+    }
+
+    /// The runtime's workers, by index: where
+    /// [`task::Builder::on_worker`](crate::task::Builder::on_worker) can
+    /// start a task.
+    pub fn workers(&self) -> Vec<task::WorkerId> {
+        (0..self.shared.workers.len())
+            .map(|i| task::WorkerId::new(&self.shared, i))
+            .collect()
     }
 
     /// A snapshot of the runtime's counters.

@@ -340,6 +340,32 @@ pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool)
     }
 }
 
+/// The worker this thread is, if it is one.
+pub(crate) fn current_worker_id() -> Option<crate::task::WorkerId> {
+    context::with_context(|cx| cx.map(|cx| crate::task::WorkerId::new(&cx.shared, cx.handle.index)))
+}
+
+/// Queues the unstarted, pinned `task` to start on worker `worker`: in this
+/// thread's ready queue if it is that worker, else in the worker's inbox
+/// (waking it if it sleeps).
+pub(crate) fn spawn_unstarted_on(shared: &Arc<Shared>, task: TaskRef, worker: usize) {
+    let leftover = context::with_context(|cx| match cx {
+        Some(cx) if Arc::ptr_eq(&cx.shared, shared) && cx.handle.index == worker => {
+            match cx.core.try_borrow_mut() {
+                Ok(mut core) => {
+                    core.ready.push_back(task);
+                    None
+                }
+                Err(_) => Some(task),
+            }
+        }
+        _ => Some(task),
+    });
+    if let Some(task) = leftover {
+        shared.workers[worker].push_remote(task);
+    }
+}
+
 /// The running coroutine's yielder, if this thread is resuming a task.
 pub(crate) fn current_yielder() -> Option<*const crate::task::TaskYielder> {
     context::with_current_task(|t| t.header().yielder())

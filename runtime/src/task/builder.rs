@@ -1,6 +1,6 @@
 //! `task::Builder`: spawning with a name, a stack size hint, or pinned.
 
-use super::{spawn_current, spawn_on, JoinHandle, Meta};
+use super::{spawn_current, spawn_on, JoinHandle, Meta, WorkerId};
 use crate::Handle;
 use pinstack_stackpool::SizeClass;
 use std::io;
@@ -29,6 +29,7 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     pinned: bool,
+    on: Option<WorkerId>,
 }
 
 impl Builder {
@@ -59,11 +60,39 @@ impl Builder {
         self
     }
 
+    /// Starts the task on worker `worker` and keeps it there (it is never
+    /// stolen): to put a task next to the tasks it talks to when they live
+    /// on another worker (a started task never moves, so placement is
+    /// decided here), or to give each worker its own shard of work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use pinstack::task::{current_worker, Builder};
+    ///
+    /// let rt = pinstack::Runtime::new()?;
+    /// for w in rt.handle().workers() {
+    ///     let ran_on = Builder::new()
+    ///         .on_worker(w)
+    ///         .spawn_on(current_worker, &rt.handle())?
+    ///         .join()
+    ///         .unwrap();
+    ///     assert_eq!(ran_on, Some(w));
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn on_worker(mut self, worker: WorkerId) -> Builder {
+        self.on = Some(worker);
+        self.pinned = true;
+        self
+    }
+
     /// Spawns the task on the current runtime.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a stack size above 8 MiB; `Other` outside a
+    /// `InvalidInput` for a stack size above 8 MiB or a worker of another
+    /// runtime ([`on_worker`](Builder::on_worker)); `Other` outside a
     /// runtime, after shutdown, or when the live-task limit is reached.
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
@@ -71,8 +100,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let on = self.on;
         let meta = self.into_meta(Location::caller())?;
-        spawn_current(f, meta)
+        spawn_current(f, meta, on)
     }
 
     /// Spawns the task on the runtime of `handle`, from any thread.
@@ -86,8 +116,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let on = self.on;
         let meta = self.into_meta(Location::caller())?;
-        spawn_on(&handle.shared, f, meta)
+        spawn_on(&handle.shared, f, meta, on)
     }
 
     fn into_meta(self, site: &'static Location<'static>) -> io::Result<Meta> {

@@ -67,7 +67,7 @@ where
         pinned: false,
         site: std::panic::Location::caller(),
     };
-    match spawn_current(f, meta) {
+    match spawn_current(f, meta, None) {
         Ok(h) => h,
         Err(e) => panic!("pinstack::spawn: {e}"),
     }
@@ -75,13 +75,17 @@ where
 
 /// Spawns `f` on the current runtime: the worker's, or a blocking thread's
 /// (borrowed, not cloned: no reference-count traffic per spawn).
-pub(crate) fn spawn_current<F, T>(f: F, meta: Meta) -> std::io::Result<JoinHandle<T>>
+pub(crate) fn spawn_current<F, T>(
+    f: F,
+    meta: Meta,
+    on: Option<WorkerId>,
+) -> std::io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     with_current_runtime(move |shared| match shared {
-        Some(shared) => spawn_on(shared, f, meta),
+        Some(shared) => spawn_on(shared, f, meta, on),
         None => Err(std::io::Error::other(
             "pinstack::spawn called outside a pinstack runtime: \
              use Runtime::spawn or Handle::spawn from other threads",
@@ -89,11 +93,13 @@ where
     })
 }
 
-/// Spawns `f` on the runtime `shared` (the common path of every spawn).
+/// Spawns `f` on the runtime `shared` (the common path of every spawn),
+/// on worker `on` if given.
 pub(crate) fn spawn_on<F, T>(
     shared: &crate::loom::sync::Arc<scheduler::Shared>,
     f: F,
     meta: Meta,
+    on: Option<WorkerId>,
 ) -> std::io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -104,12 +110,80 @@ where
             "the runtime is shut down: no new tasks can be spawned",
         ));
     }
+    let target = match on {
+        None => None,
+        Some(w) => Some(w.check(shared)?),
+    };
     shared.live.try_spawn()?;
     let pinned = meta.pinned;
     let (task, handle) = Task::allocate(f, meta);
     crate::metrics::probe::on_spawn(shared, task.header());
-    scheduler::spawn_unstarted(shared, task, pinned);
+    match target {
+        Some(worker) => scheduler::spawn_unstarted_on(shared, task, worker),
+        None => scheduler::spawn_unstarted(shared, task, pinned),
+    }
     Ok(handle)
+}
+
+/// One worker thread of one runtime: where [`Builder::on_worker`] starts a
+/// task. From [`current_worker`] or [`Handle::workers`](crate::Handle::workers).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkerId {
+    /// The runtime's shared state, by address (compared, never
+    /// dereferenced): a `WorkerId` names a worker of one runtime only.
+    runtime: usize,
+    index: usize,
+}
+
+impl WorkerId {
+    pub(crate) fn new(shared: &scheduler::Shared, index: usize) -> WorkerId {
+        WorkerId {
+            runtime: shared as *const scheduler::Shared as usize,
+            index,
+        }
+    }
+
+    /// The worker's index in its runtime (0 to workers - 1), as in
+    /// [`RuntimeMetrics::workers`](crate::RuntimeMetrics::workers).
+    pub fn index(self) -> usize {
+        self.index
+    }
+
+    /// The index, if this names a worker of `shared`'s runtime.
+    fn check(self, shared: &scheduler::Shared) -> std::io::Result<usize> {
+        if self.runtime == shared as *const scheduler::Shared as usize
+            && self.index < shared.workers.len()
+        {
+            Ok(self.index)
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{self:?} is a worker of another runtime than the one spawning"),
+            ))
+        }
+    }
+}
+
+impl std::fmt::Debug for WorkerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WorkerId({})", self.index)
+    }
+}
+
+/// The worker the caller runs on: inside a task, its home worker (a
+/// started task never moves); `None` on threads outside the runtime.
+///
+/// # Examples
+///
+/// ```
+/// let rt = pinstack::Runtime::new()?;
+/// let here = rt.block_on(pinstack::task::current_worker);
+/// assert!(here.is_some_and(|w| w.index() < rt.handle().workers().len()));
+/// assert_eq!(pinstack::task::current_worker(), None); // not a worker thread
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn current_worker() -> Option<WorkerId> {
+    scheduler::current_worker_id()
 }
 
 /// Completes a task whose output (or error) is stored: publishes it, drops
