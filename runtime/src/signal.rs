@@ -22,7 +22,6 @@ use signal_hook_registry::SigId;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// A set of signals to wait for; each delivery is received once.
@@ -34,7 +33,8 @@ use std::time::Duration;
 ///
 /// # Examples
 ///
-/// A server loop that stops on `SIGTERM` (here sent by the program itself):
+/// A task that waits for `SIGUSR1` (here sent by the program itself; a
+/// server would wait for `SIGTERM` and `SIGINT` the same way):
 ///
 /// ```
 /// use pinstack::signal::{Signals, SIGUSR1};
@@ -62,10 +62,6 @@ pub const SIGHUP: i32 = libc::SIGHUP;
 pub const SIGUSR1: i32 = libc::SIGUSR1;
 /// `SIGUSR2`: for the application.
 pub const SIGUSR2: i32 = libc::SIGUSR2;
-
-/// Serialises handler installation (`signal-hook-registry` is thread-safe;
-/// this only keeps a `Signals` from being half-installed next to another).
-static INSTALL: Mutex<()> = Mutex::new(());
 
 impl Signals {
     /// Starts catching `signals`. Their handlers are installed before this
@@ -96,7 +92,6 @@ impl Signals {
         // has dropped the last one (after they are unregistered and no
         // handler runs them any more).
         let write = std::sync::Arc::new(write);
-        let _serial = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
         let mut ids = Vec::with_capacity(signals.len());
         for &s in signals {
             let w = write.clone();

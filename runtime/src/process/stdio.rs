@@ -130,8 +130,7 @@ impl Pipe {
     }
 
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg
-            .io(Direction::Read, Limit::Never, || (&self.file).read(buf))
+        self.read_within(buf, Limit::Never)
     }
 
     fn read_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {

@@ -306,10 +306,21 @@ pub(crate) fn schedule_started(task: TaskRef) {
 }
 
 /// Queues a new, unstarted task: on the calling worker if it belongs to the
-/// same runtime, else in the injector.
-pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool) {
+/// same runtime, else in the injector. With `on` (`Builder::on_worker`; the
+/// task is then pinned), on that worker: this thread's queue if it is that
+/// worker, else the worker's inbox (waking it if it sleeps).
+pub(crate) fn spawn_unstarted(
+    shared: &Arc<Shared>,
+    task: TaskRef,
+    pinned: bool,
+    on: Option<usize>,
+) {
+    debug_assert!(
+        on.is_none() || pinned,
+        "a task placed on a worker is pinned"
+    );
     let leftover = context::with_context(|cx| match cx {
-        Some(cx) if Arc::ptr_eq(&cx.shared, shared) => {
+        Some(cx) if Arc::ptr_eq(&cx.shared, shared) && on.is_none_or(|w| w == cx.handle.index) => {
             let Ok(mut core) = cx.core.try_borrow_mut() else {
                 return Some(task);
             };
@@ -336,34 +347,16 @@ pub(crate) fn spawn_unstarted(shared: &Arc<Shared>, task: TaskRef, pinned: bool)
         _ => Some(task),
     });
     if let Some(task) = leftover {
-        shared.push_injector(task);
+        match on {
+            Some(w) => shared.workers[w].push_remote(task),
+            None => shared.push_injector(task),
+        }
     }
 }
 
 /// The worker this thread is, if it is one.
 pub(crate) fn current_worker_id() -> Option<crate::task::WorkerId> {
     context::with_context(|cx| cx.map(|cx| crate::task::WorkerId::new(&cx.shared, cx.handle.index)))
-}
-
-/// Queues the unstarted, pinned `task` to start on worker `worker`: in this
-/// thread's ready queue if it is that worker, else in the worker's inbox
-/// (waking it if it sleeps).
-pub(crate) fn spawn_unstarted_on(shared: &Arc<Shared>, task: TaskRef, worker: usize) {
-    let leftover = context::with_context(|cx| match cx {
-        Some(cx) if Arc::ptr_eq(&cx.shared, shared) && cx.handle.index == worker => {
-            match cx.core.try_borrow_mut() {
-                Ok(mut core) => {
-                    core.ready.push_back(task);
-                    None
-                }
-                Err(_) => Some(task),
-            }
-        }
-        _ => Some(task),
-    });
-    if let Some(task) = leftover {
-        shared.workers[worker].push_remote(task);
-    }
 }
 
 /// The running coroutine's yielder, if this thread is resuming a task.

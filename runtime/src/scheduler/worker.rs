@@ -544,14 +544,13 @@ fn run_task(cx: &Context, obs: &WorkerObs, task: TaskRef) {
     cx.handle.resume_seq.store(seq + 1, Relaxed);
     // Also names the task in a stack-overflow report (`context::enter`).
     cx.current.set(&task);
-    let i = cx.handle.index;
-    let probe = crate::metrics::probe::resume_begin(&cx.shared.obs, obs, i, h, seq + 1);
+    let (all_obs, i) = (&cx.shared.obs, cx.handle.index);
+    let probe = crate::metrics::probe::resume_begin(all_obs, obs, i, h, seq + 1);
     let co = slot.as_mut().expect("a started task has its coroutine");
     let res = catch_unwind(AssertUnwindSafe(|| co.resume(())));
     cx.current.set(std::ptr::null());
     cx.handle.resume_seq.store(seq + 2, Relaxed);
-    let shared_obs = &cx.shared.obs;
-    crate::metrics::probe::resume_end(shared_obs, obs, i, &cx.core, h, probe, seq + 1, &res);
+    crate::metrics::probe::resume_end(all_obs, obs, i, &cx.core, h, probe, seq + 1, &res);
     let stats = &cx.handle.stats;
     match res {
         Ok(CoroutineResult::Yield(Suspend::Yield)) => {

@@ -52,10 +52,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::wait::{self, deadline_after, expired, lock};
-use super::wait_list::{Status, WaitKey, WaitList, WakeSet};
+use super::wait::{deadline_after, expired, lock};
+use super::wait_list::{Registered, WaitList, WakeSet};
 use crate::loom::sync::{Arc, Mutex};
-use crate::park;
 use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
@@ -164,14 +163,7 @@ impl<T> Sender<T> {
 
     /// A new receiver, which gets the values sent from now on.
     pub fn subscribe(&self) -> Receiver<T> {
-        let mut st = lock(&self.shared.state);
-        st.receivers += 1;
-        let next = st.tail;
-        drop(st);
-        Receiver {
-            shared: self.shared.clone(),
-            next,
-        }
+        Receiver::at_tail(&self.shared)
     }
 
     /// Receivers alive now (a snapshot).
@@ -298,21 +290,7 @@ impl<T: Clone> Receiver<T> {
             if expired(deadline) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let key = st.waiters.push_back(park::current(), 0);
-            let reg = Waiting {
-                shared: &self.shared,
-                key,
-            };
-            drop(st);
-            loop {
-                wait::park_until(deadline);
-                let st = lock(&self.shared.state);
-                if matches!(st.waiters.status(key), Status::Notified(_)) || expired(deadline) {
-                    break;
-                }
-            }
-            drop(reg);
-            st = lock(&self.shared.state);
+            st = Registered::push(&self.shared.state, st, |s| &mut s.waiters).wait(deadline);
         }
     }
 }
@@ -321,12 +299,17 @@ impl<T> Receiver<T> {
     /// A new receiver at the sending end (as [`Sender::subscribe`]); it
     /// does not get the values this one has not read yet.
     pub fn resubscribe(&self) -> Receiver<T> {
-        let mut st = lock(&self.shared.state);
+        Receiver::at_tail(&self.shared)
+    }
+
+    /// A new receiver of `shared`'s channel that reads what is sent next.
+    fn at_tail(shared: &Arc<Shared<T>>) -> Receiver<T> {
+        let mut st = lock(&shared.state);
         st.receivers += 1;
         let next = st.tail;
         drop(st);
         Receiver {
-            shared: self.shared.clone(),
+            shared: shared.clone(),
             next,
         }
     }
@@ -355,20 +338,6 @@ impl<T> fmt::Debug for Receiver<T> {
         f.debug_struct("broadcast::Receiver")
             .field("next", &self.next)
             .finish_non_exhaustive()
-    }
-}
-
-/// A parked receive's wait-list slot, removed on every way out (unwinding
-/// included). Every parked receive is woken by the same broadcast, so a
-/// removed notification needs no passing on.
-struct Waiting<'a, T> {
-    shared: &'a Shared<T>,
-    key: WaitKey,
-}
-
-impl<T> Drop for Waiting<'_, T> {
-    fn drop(&mut self) {
-        lock(&self.shared.state).waiters.remove(self.key);
     }
 }
 

@@ -24,12 +24,11 @@
 //!   caller either sees the new state or is registered when the wake-up
 //!   comes. After a failed initialisation every waiter retries the CAS.
 
-use super::wait::{self, lock};
-use super::wait_list::{Status, WaitKey, WaitList, WakeSet};
+use super::wait::lock;
+use super::wait_list::{Registered, WaitList, WakeSet};
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::loom::UnsafeCell;
-use crate::park;
 use std::fmt;
 use std::mem::MaybeUninit;
 
@@ -277,21 +276,12 @@ impl<T> OnceCell<T> {
 
     /// Parks until the running initialisation ends (either way).
     fn wait_while_running(&self) {
-        let mut q = lock(&self.waiters);
+        let q = lock(&self.waiters);
         // Under the lock: a state change after this comes with a wake-up.
         if self.state.load(Acquire) != RUNNING {
             return;
         }
-        let key = q.push_back(park::current(), 0);
-        let reg = Waiting { cell: self, key };
-        drop(q);
-        loop {
-            wait::park_until(None);
-            if matches!(lock(&self.waiters).status(key), Status::Notified(_)) {
-                break;
-            }
-        }
-        drop(reg);
+        drop(Registered::push(&self.waiters, q, |q| q).wait(None));
     }
 }
 
@@ -301,20 +291,6 @@ struct GiveBack<'a, T>(&'a OnceCell<T>);
 impl<T> Drop for GiveBack<'_, T> {
     fn drop(&mut self) {
         self.0.give_back();
-    }
-}
-
-/// A registered waiter; removed on every way out (unwinding included).
-/// Every waiter is woken by the same broadcast, so a removed notification
-/// needs no passing on.
-struct Waiting<'a, T> {
-    cell: &'a OnceCell<T>,
-    key: WaitKey,
-}
-
-impl<T> Drop for Waiting<'_, T> {
-    fn drop(&mut self) {
-        lock(&self.cell.waiters).remove(self.key);
     }
 }
 

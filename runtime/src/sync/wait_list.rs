@@ -47,7 +47,10 @@
 //!    `V::default()` when it is freed; callers whose `V` owns user data use
 //!    `remove_take` so that the data is dropped after unlocking.
 
-use crate::park::Unparker;
+use super::wait;
+use crate::loom::sync::{Mutex, MutexGuard};
+use crate::park::{self, Unparker};
+use std::time::Instant;
 
 /// "No slot" in links.
 const NIL: u32 = u32::MAX;
@@ -293,6 +296,58 @@ impl<V: Default> WaitList<V> {
             n => self.slots[n as usize].prev = prev,
         }
         self.waiting -= 1;
+    }
+}
+
+/// The calling task's slot in a wait list that lives behind `lock`, for
+/// primitives that wake every waiter at once (`notify_all`): a notification
+/// taken out with the slot never needs passing on. The slot leaves the list
+/// on every way out, unwinding included.
+pub(crate) struct Registered<'a, S> {
+    lock: &'a Mutex<S>,
+    list: fn(&mut S) -> &mut WaitList,
+    /// `None` once the slot has left the list.
+    key: Option<WaitKey>,
+}
+
+impl<'a, S> Registered<'a, S> {
+    /// Queues the calling task in `list(guard)` and releases the lock.
+    pub(crate) fn push(
+        lock: &'a Mutex<S>,
+        mut guard: MutexGuard<'a, S>,
+        list: fn(&mut S) -> &mut WaitList,
+    ) -> Registered<'a, S> {
+        let key = list(&mut guard).push_back(park::current(), 0);
+        drop(guard);
+        Registered {
+            lock,
+            list,
+            key: Some(key),
+        }
+    }
+
+    /// Parks until the slot is notified or `deadline` passes, then leaves
+    /// the list and returns the lock, held.
+    pub(crate) fn wait(mut self, deadline: Option<Instant>) -> MutexGuard<'a, S> {
+        let key = self.key.take().expect("a registered slot waits once");
+        loop {
+            wait::park_until(deadline);
+            let mut guard = wait::lock(self.lock);
+            let list = (self.list)(&mut guard);
+            if matches!(list.status(key), Status::Waiting) && !wait::expired(deadline) {
+                continue;
+            }
+            list.remove(key);
+            return guard;
+        }
+    }
+}
+
+impl<S> Drop for Registered<'_, S> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            (self.list)(&mut wait::lock(self.lock)).remove(key);
+        }
     }
 }
 

@@ -110,18 +110,12 @@ where
             "the runtime is shut down: no new tasks can be spawned",
         ));
     }
-    let target = match on {
-        None => None,
-        Some(w) => Some(w.check(shared)?),
-    };
+    let target = on.map(|w| w.check(shared)).transpose()?;
     shared.live.try_spawn()?;
     let pinned = meta.pinned;
     let (task, handle) = Task::allocate(f, meta);
     crate::metrics::probe::on_spawn(shared, task.header());
-    match target {
-        Some(worker) => scheduler::spawn_unstarted_on(shared, task, worker),
-        None => scheduler::spawn_unstarted(shared, task, pinned),
-    }
+    scheduler::spawn_unstarted(shared, task, pinned, target);
     Ok(handle)
 }
 

@@ -120,8 +120,6 @@ impl<T> Selectable for Chan<T> {
 pub struct Select<'a> {
     /// Receivers by index; `None` once removed.
     handles: Vec<Option<&'a dyn Selectable>>,
-    /// Receivers not removed.
-    live: usize,
     /// Where the next scan starts: after the index chosen last.
     next: usize,
 }
@@ -131,7 +129,6 @@ impl<'a> Select<'a> {
     pub fn new() -> Select<'a> {
         Select {
             handles: Vec::new(),
-            live: 0,
             next: 0,
         }
     }
@@ -151,7 +148,6 @@ impl<'a> Select<'a> {
             panic!("Select::recv: this receiver was added already, as index {i}");
         }
         self.handles.push(Some(chan));
-        self.live += 1;
         self.handles.len() - 1
     }
 
@@ -189,7 +185,6 @@ impl<'a> Select<'a> {
             h.is_some(),
             "Select::remove({index}): no such receiver (never added, or removed already)"
         );
-        self.live -= 1;
     }
 
     /// The index of a ready receiver, if one is ready now; never waits.
@@ -269,12 +264,12 @@ impl<'a> Select<'a> {
 
     /// Receivers added and not removed.
     pub fn len(&self) -> usize {
-        self.live
+        self.handles.iter().flatten().count()
     }
 
     /// Whether no receiver is left to wait on.
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.handles.iter().all(Option::is_none)
     }
 
     /// Indices in scan order: from `next`, wrapping around.
@@ -293,7 +288,7 @@ impl<'a> Select<'a> {
 
     fn wait(&mut self, deadline: Option<Instant>) -> Option<usize> {
         assert!(
-            self.live > 0,
+            !self.is_empty(),
             "Select::ready with no receivers would wait forever: add one with Select::recv"
         );
         loop {
@@ -324,7 +319,8 @@ impl<'a> Select<'a> {
             // channel that became ready while registered claimed its
             // registration (`handoff.rs` rule 4), so finding none claimed
             // means a spurious wake-up or the deadline: scan again.
-            let claimed = regs.withdraw_all();
+            let claimed = regs.withdraw();
+            drop(regs);
             if let Some(i) = found.or(claimed) {
                 return Some(self.chose(i));
             }
@@ -341,7 +337,7 @@ impl Default for Select<'_> {
 impl fmt::Debug for Select<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Select")
-            .field("receivers", &self.handles.len())
+            .field("receivers", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -362,9 +358,9 @@ fn live_from<'s, 'a>(
 
 /// The registrations of one wait (the first `count` live receivers in
 /// scan order from `start`), withdrawn on every way out: normally by
-/// [`withdraw_all`](Registrations::withdraw_all), and by `Drop` if the
-/// coroutine is unwound while parked (runtime shutdown), so no slot keeps
-/// the task's unparker.
+/// [`withdraw`](Registrations::withdraw), and by `Drop` if the coroutine is
+/// unwound while parked (runtime shutdown), so no slot keeps the task's
+/// unparker.
 struct Registrations<'s, 'a> {
     handles: &'s [Option<&'a dyn Selectable>],
     start: usize,
@@ -372,9 +368,9 @@ struct Registrations<'s, 'a> {
 }
 
 impl Registrations<'_, '_> {
-    /// Withdraws them all; returns the first (in scan order) that a sender
-    /// claimed.
-    fn withdraw_all(mut self) -> Option<usize> {
+    /// Withdraws them all (once: `count` drops to 0); returns the first
+    /// (in scan order) that a sender claimed.
+    fn withdraw(&mut self) -> Option<usize> {
         let count = std::mem::take(&mut self.count);
         let mut claimed = None;
         for (i, h) in live_from(self.handles, self.start).take(count) {
@@ -388,8 +384,6 @@ impl Registrations<'_, '_> {
 
 impl Drop for Registrations<'_, '_> {
     fn drop(&mut self) {
-        for (_, h) in live_from(self.handles, self.start).take(self.count) {
-            h.select_withdraw();
-        }
+        self.withdraw();
     }
 }
