@@ -39,6 +39,7 @@ fn zero_loss_against_the_tokio_twin() {
     let server = tokio_twin();
     let mut cfg = small_load(server.addr());
     cfg.server_pid = Some(std::process::id()); // the server runs in this process
+    cfg.hold = std::time::Duration::from_millis(100); // RSS read after it too
     let r = load::run(&cfg).unwrap();
     assert_eq!(
         (r.connected, r.connect_failures, r.disconnects),
@@ -68,6 +69,10 @@ fn zero_loss_against_the_tokio_twin() {
     );
     assert!(
         r.server_rss_kib.is_some() && r.rss_kib_per_client.is_some(),
+        "{r}"
+    );
+    assert!(
+        r.server_rss_held_kib.is_some() && r.rss_kib_per_client_held.is_some(),
         "{r}"
     );
     assert_eq!(server.stats().sendq_exceeded(), 0);

@@ -398,11 +398,14 @@ fn hold(args: &[String]) {
     }
     for (twin, r) in &reports {
         println!(
-            "{twin}: clients_held={} connect_failures={} connect_s={:.1} rss_kib_per_client={}",
+            "{twin}: clients_held={} connect_failures={} connect_s={:.1} \
+             rss_kib_per_client_joined={} rss_kib_per_client={}",
             r.held,
             r.connect_failures,
             r.connect_time.as_secs_f64(),
             r.rss_kib_per_client
+                .map_or_else(|| "na".into(), |v| format!("{v:.2}")),
+            r.rss_kib_per_client_held
                 .map_or_else(|| "na".into(), |v| format!("{v:.2}"))
         );
     }
@@ -420,7 +423,8 @@ fn hold(args: &[String]) {
             t.held,
             ratio(p.held as f64, t.held as f64)
         );
-        if let (Some(a), Some(b)) = (p.rss_kib_per_client, t.rss_kib_per_client) {
+        // Idle clients: measured at the end of the hold.
+        if let (Some(a), Some(b)) = (p.rss_kib_per_client_held, t.rss_kib_per_client_held) {
             println!(
                 "workload=chat_hold metric=rss_kib_per_client n={n} pinstack={a:.2} tokio={b:.2} ratio={}",
                 ratio(a, b)

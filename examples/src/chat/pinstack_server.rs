@@ -4,11 +4,12 @@
 //! # Per connection
 //!
 //! ```text
-//!   reader coroutine (owns Session, LineFramer)          writer coroutine (same worker)
-//!     stream.read (timeout = next idle deadline)           rx.recv → write_vectored
-//!     → frames → Session::on_line_in ─try_push─▶ mpsc(sendq + 1) ──▶
-//!     IdleClock: PING, then drop                          on close: drop queue, finish
-//!     on end: Session::disconnect, join writer            the line in flight, farewell
+//!   reader coroutine (owns Session, LineFramer)          writer coroutine (same worker,
+//!     stream.read (timeout = next idle deadline)         only while there is output)
+//!     → frames → Session::on_line_in ─try_push─▶ mpsc(sendq + 1) ──▶ rx.recv → write_vectored
+//!     IdleClock: PING, then drop         └─ starts a writer if none runs
+//!     on end: Session::disconnect,                        on close: drop queue, finish
+//!     wait for the writer to leave                        the line in flight, farewell
 //! ```
 //!
 //! Where the tokio twin `select!`s, the coroutines block and are woken by
@@ -22,8 +23,35 @@
 //! * Server shutdown marks every connection stopping and shuts its read side
 //!   down; readers say goodbye (`ERROR`) and end.
 //!
-//! The writer is spawned pinned to the reader's worker: the two talk for
-//! every message, and a started coroutine never moves (DESIGN.md).
+//! # The writer
+//!
+//! A client has a writer coroutine only while it has output: the push that
+//! finds no writer running starts one, and a writer whose queue stayed
+//! empty for [`WRITER_LINGER`] leaves. An idle client (most of a chat
+//! server's clients, most of the time) then costs one coroutine, the reader,
+//! and one touched stack page instead of two; a busy one keeps its writer,
+//! so a steady stream of messages pays a wake-up per burst, not a spawn.
+//! Every writer starts on the reader's worker (`task::Builder::on_worker`):
+//! the two talk for every message, and a started coroutine never moves
+//! (DESIGN.md).
+//!
+//! `ConnCtl::writer` says who may drain the queue:
+//!
+//! ```text
+//!            push: CAS, spawn                 reader, at its end: CAS
+//!   IDLE ───────────────────────▶ RUNNING       IDLE ──────────────▶ DONE
+//!     ▲                              │          (RUNNING: wait for `writer_left`, retry)
+//!     └── writer: queue empty for ───┘
+//!         WRITER_LINGER (rx put back first)     a writer that fails, says goodbye, or
+//!                                               sees every sender gone: ─▶ DONE
+//! ```
+//!
+//! The receiver lives in `ConnCtl::rx` whenever no writer runs, and is put
+//! back there before `IDLE` is stored, so the writer started next always
+//! finds it. A leaving writer stores `IDLE` and then looks at the queue once
+//! more, while a pusher queues and then looks at the state, both with a
+//! `SeqCst` fence between: one of the two sees the other, so a line is never
+//! left in a queue nobody drains.
 //!
 //! # Per message
 //!
@@ -42,17 +70,18 @@
 //! only touched pages are resident, so a larger hint costs address space, not
 //! memory.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown as SockShutdown, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use pinstack::arena::{self, Arena};
 use pinstack::net::{TcpListener, TcpStream};
-use pinstack::sync::mpsc;
-use pinstack::task;
+use pinstack::sync::{mpsc, Notify};
+use pinstack::task::{self, WorkerId};
 
 use super::config::ChatConfig;
 use super::framing::{Frame, LineFramer};
@@ -68,6 +97,15 @@ use crate::Shutdown;
 
 /// How often a blocked writer looks at the close flag.
 const WRITE_POLL: Duration = Duration::from_millis(500);
+/// How long a writer waits for the next line before it leaves.
+const WRITER_LINGER: Duration = Duration::from_secs(2);
+
+/// `ConnCtl::writer`: no writer runs; the receiver is in `ConnCtl::rx`.
+const IDLE: u8 = 0;
+/// A writer runs (or was just spawned) and holds the receiver.
+const RUNNING: u8 = 1;
+/// Writing is over for good: no writer starts again.
+const DONE: u8 = 2;
 /// Stack size hints: the reader runs the protocol, the writer only writes.
 const READER_STACK: usize = 32 * 1024;
 const WRITER_STACK: usize = 16 * 1024;
@@ -78,6 +116,95 @@ struct ConnCtl {
     write_failed: AtomicBool,
     farewell: Mutex<Option<Line>>,
     stream: TcpStream,
+    /// `IDLE`, `RUNNING` or `DONE` (module docs, "The writer").
+    writer: AtomicU8,
+    /// The queue's receiving end while no writer holds it.
+    rx: Mutex<Option<mpsc::Receiver<Line>>>,
+    /// Notified by every writer as it leaves; the ending reader waits on it.
+    writer_left: Notify,
+    /// The reader's worker, where every writer runs.
+    home: WorkerId,
+    grace: Duration,
+}
+
+thread_local! {
+    /// Writers claimed (`IDLE` -> `RUNNING`) by pushes on this worker and
+    /// not started yet; see [`start_claimed_writers`].
+    static CLAIMED: RefCell<Vec<Arc<ConnCtl>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Starts the writers that pushes on this worker claimed.
+///
+/// A push happens deep in the protocol (a room's broadcast, inside the
+/// session and the hub), and a spawn there would add its own frames to the
+/// deepest point of every reader's stack: measured, a quarter of the idle
+/// readers then reached into a second stack page, where without it almost
+/// none do. So a push only claims the writer, and the reader spawns it from
+/// the top of its loop, after the line, before it blocks again. Nothing
+/// between a push and that point suspends (the hub takes no suspending
+/// lock), and any reader on the same worker would start the claimed
+/// writers too.
+fn start_claimed_writers() {
+    while let Some(ctl) = CLAIMED.with(|c| c.borrow_mut().pop()) {
+        let home = ctl.home;
+        let writer = ctl.clone();
+        let spawned = task::Builder::new()
+            .name("chat-writer")
+            .stack_size(WRITER_STACK)
+            .on_worker(home)
+            .spawn(move || write_loop(&writer));
+        if let Err(e) = spawned {
+            // No task can start (live-task limit, shutdown): this client
+            // cannot be written to; end it as after a write error.
+            eprintln!("chat: cannot start a writer task: {e}");
+            ctl.write_failed.store(true, Ordering::Release);
+            ctl.closed.store(true, Ordering::Release);
+            let _ = ctl.stream.shutdown(SockShutdown::Both);
+            ctl.writer_leaves(DONE);
+        }
+    }
+}
+
+impl ConnCtl {
+    /// After a line was queued: claims the writer unless one runs (or
+    /// writing is over), for [`start_claimed_writers`] to start.
+    fn wake_writer(self: &Arc<Self>) {
+        // Pairs with the fence in `write_loop`'s leaving path.
+        fence(Ordering::SeqCst);
+        if self.writer.load(Ordering::Relaxed) == IDLE
+            && self
+                .writer
+                .compare_exchange(IDLE, RUNNING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            CLAIMED.with(|c| c.borrow_mut().push(self.clone()));
+        }
+    }
+
+    /// The running writer leaves: `DONE` for good, or `IDLE`.
+    fn writer_leaves(&self, state: u8) {
+        self.writer.store(state, Ordering::Release);
+        self.writer_left.notify_one();
+    }
+
+    /// The reader's last step: waits until no writer runs, then makes sure
+    /// none starts again and shuts the write side (a writer that ended
+    /// writing, `DONE`, shut it already).
+    fn end_writing(&self) {
+        loop {
+            match self
+                .writer
+                .compare_exchange(IDLE, DONE, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    let _ = self.stream.shutdown(SockShutdown::Write);
+                    return;
+                }
+                Err(DONE) => return,
+                Err(_) => self.writer_left.notified(),
+            }
+        }
+    }
 }
 
 /// The pinstack twin's [`Outbox`]: a bounded channel plus the close flag.
@@ -99,7 +226,9 @@ impl Outbox for PinstackOutbox {
         self.tx.try_send(line).map_err(|e| match e {
             mpsc::TrySendError::Full(_) => PushError::Full,
             mpsc::TrySendError::Disconnected(_) => PushError::Closed,
-        })
+        })?;
+        self.ctl.wake_writer();
+        Ok(())
     }
 
     fn close(&self, farewell: Line) {
@@ -109,8 +238,10 @@ impl Outbox for PinstackOutbox {
                 .farewell
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(farewell);
-            // The reserved slot: wakes a writer blocked on an empty queue.
+            // The reserved slot: wakes a writer blocked on an empty queue,
+            // or starts one to say goodbye.
             let _ = self.tx.try_send(Line::from(&[][..]));
+            self.ctl.wake_writer();
             let _ = self.ctl.stream.shutdown(SockShutdown::Read);
         }
     }
@@ -276,19 +407,23 @@ impl Server {
     fn serve(self, stream: TcpStream, peer: SocketAddr) {
         let id = self.registry.add(&stream);
         let _ = stream.set_nodelay(true);
+        // Writes wait at most this long before looking at `closed`.
+        let _ = stream.set_write_timeout(Some(WRITE_POLL));
         let (tx, rx) = mpsc::channel(self.config.sendq + 1);
+        let Some(home) = task::current_worker() else {
+            unreachable!("a connection's reader runs on a worker");
+        };
         let ctl = Arc::new(ConnCtl {
             closed: AtomicBool::new(false),
             write_failed: AtomicBool::new(false),
             farewell: Mutex::new(None),
             stream: stream.clone(),
+            writer: AtomicU8::new(IDLE),
+            rx: Mutex::new(Some(rx)),
+            writer_left: Notify::new(),
+            home,
+            grace: self.config.close_grace,
         });
-        let (ctl2, grace) = (ctl.clone(), self.config.close_grace);
-        let writer = task::Builder::new()
-            .name("chat-writer")
-            .stack_size(WRITER_STACK)
-            .pin_to_current_worker()
-            .spawn(move || write_loop(rx, &ctl2, grace));
         let outbox = PinstackOutbox {
             tx,
             ctl: ctl.clone(),
@@ -296,14 +431,10 @@ impl Server {
         };
         let host = peer.ip().to_string();
         let mut session = Session::new(&self.hub, outbox, &host);
-        let reason = match &writer {
-            Ok(_) => self.read_loop(&stream, &mut session, &ctl),
-            Err(_) => "Server busy".into(),
-        };
+        let reason = self.read_loop(&stream, &mut session, &ctl);
         session.disconnect(&self.hub, &reason);
-        if let Ok(w) = writer {
-            let _ = w.join();
-        }
+        start_claimed_writers(); // for the QUIT line's recipients
+        ctl.end_writing();
         self.registry.remove(id);
         self.stats.close();
     }
@@ -324,6 +455,8 @@ impl Server {
         );
         let mut deadline = clock.first_deadline();
         loop {
+            // Writers the last line's pushes claimed, before blocking again.
+            start_claimed_writers();
             if ctl.closed.load(Ordering::Acquire) {
                 if ctl.write_failed.load(Ordering::Acquire) {
                     return "Write error".into();
@@ -410,19 +543,50 @@ impl RefuseExt for &TcpStream {
     }
 }
 
-/// Drains the queue into the socket with vectored writes (the shared lines
-/// are not copied); see the module docs for the close protocol.
-fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
+/// A writer: drains the queue into the socket with vectored writes (the
+/// shared lines are not copied) until it stayed empty for
+/// [`WRITER_LINGER`]; see the module docs for the hand-over and the close
+/// protocol.
+fn write_loop(ctl: &ConnCtl) {
+    let slot = || ctl.rx.lock().unwrap_or_else(PoisonError::into_inner);
+    // Whoever stored `RUNNING` started this writer, and the receiver was
+    // put back before the `IDLE` it replaced was stored.
+    let mut rx = slot()
+        .take()
+        .expect("IDLE implies the receiver is in place");
     let stream = &ctl.stream;
-    let _ = stream.set_write_timeout(Some(WRITE_POLL));
     let mut batch = WriteBatch::new();
     loop {
         if batch.is_empty() {
-            match rx.recv() {
+            match rx.recv_timeout(WRITER_LINGER) {
                 Ok(l) => batch.push(l),
-                Err(_) => {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Idle: put the receiver back, then say so.
+                    *slot() = Some(rx);
+                    ctl.writer.store(IDLE, Ordering::Release);
+                    // Pairs with the fence in `wake_writer`: a line queued
+                    // before it is seen here, or its pusher sees `IDLE`
+                    // and starts the next writer.
+                    fence(Ordering::SeqCst);
+                    let queued = slot().as_ref().is_some_and(|r| !r.is_empty());
+                    if queued
+                        && ctl
+                            .writer
+                            .compare_exchange(IDLE, RUNNING, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        rx = slot()
+                            .take()
+                            .expect("IDLE implies the receiver is in place");
+                        continue;
+                    }
+                    ctl.writer_left.notify_one();
+                    return;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
                     // Every sender is gone: the session ended normally.
                     let _ = stream.shutdown(SockShutdown::Write);
+                    ctl.writer_leaves(DONE);
                     return;
                 }
             }
@@ -439,6 +603,7 @@ fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
                 ctl.write_failed.store(true, Ordering::Release);
                 ctl.closed.store(true, Ordering::Release);
                 let _ = stream.shutdown(SockShutdown::Read);
+                ctl.writer_leaves(DONE);
                 return;
             }
             Ok(n) => batch.advance(n),
@@ -456,7 +621,8 @@ fn write_loop(rx: mpsc::Receiver<Line>, ctl: &ConnCtl, grace: Duration) {
     if let Some(f) = farewell {
         tail.extend_from_slice(&f);
     }
-    let _ = stream.set_write_timeout(Some(grace));
+    let _ = stream.set_write_timeout(Some(ctl.grace));
     let _ = io::Write::write_all(&mut { stream }, &tail);
     let _ = stream.shutdown(SockShutdown::Both);
+    ctl.writer_leaves(DONE);
 }

@@ -125,9 +125,14 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
     // Let the JOIN and NAMES bursts settle before measuring.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_joined = cfg.server_pid.and_then(|p| rss_kib(p).ok());
-    if !cfg.hold.is_zero() {
+    // After a hold the clients have been idle for its length: the RSS of a
+    // server holding idle clients (a pinstack client's writer has left).
+    let rss_held = if cfg.hold.is_zero() {
+        None
+    } else {
         tokio::time::sleep(cfg.hold).await;
-    }
+        cfg.server_pid.and_then(|p| rss_kib(p).ok())
+    };
 
     let steady = if cfg.duration.is_zero() {
         None
@@ -163,10 +168,12 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
             break; // the runtime shutdown ends the rest
         }
     }
-    let rss_kib_per_client = match (rss_before, rss_joined) {
-        (Some(b), Some(j)) => Some(j.saturating_sub(b) as f64 / connected as f64),
+    let per_client = |after: Option<u64>| match (rss_before, after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / connected as f64),
         _ => None,
     };
+    let (rss_kib_per_client, rss_kib_per_client_held) =
+        (per_client(rss_joined), per_client(rss_held));
     Ok(LoadReport {
         clients: cfg.clients,
         rooms: cfg.rooms,
@@ -184,6 +191,8 @@ async fn drive(cfg: &LoadConfig, plan: SourcePlan) -> io::Result<LoadReport> {
         server_rss_before_kib: rss_before,
         server_rss_kib: rss_joined,
         rss_kib_per_client,
+        server_rss_held_kib: rss_held,
+        rss_kib_per_client_held,
     })
 }
 

@@ -83,6 +83,11 @@ pub struct LoadReport {
     pub server_rss_kib: Option<u64>,
     /// (RSS joined - RSS before) / connected clients, KiB.
     pub rss_kib_per_client: Option<f64>,
+    /// Server RSS at the end of the hold (`--hold`), KiB: every client
+    /// joined and idle for the hold's length.
+    pub server_rss_held_kib: Option<u64>,
+    /// (RSS at the end of the hold - RSS before) / connected clients, KiB.
+    pub rss_kib_per_client_held: Option<f64>,
 }
 
 fn opt<T: fmt::Display>(v: &Option<T>) -> String {
@@ -126,7 +131,8 @@ impl fmt::Display for LoadReport {
             f,
             "chat_load clients={} rooms={} connected={} connect_failures={} connect_s={:.2} \
              held={} disconnects={} server_errors={} pings_answered={} server_rss_before_kib={} \
-             server_rss_kib={} rss_kib_per_client={}",
+             server_rss_kib={} rss_kib_per_client={} server_rss_held_kib={} \
+             rss_kib_per_client_held={}",
             self.clients,
             self.rooms,
             self.connected,
@@ -139,6 +145,8 @@ impl fmt::Display for LoadReport {
             opt(&self.server_rss_before_kib),
             opt(&self.server_rss_kib),
             opt(&self.rss_kib_per_client.map(|v| format!("{v:.2}"))),
+            opt(&self.server_rss_held_kib),
+            opt(&self.rss_kib_per_client_held.map(|v| format!("{v:.2}"))),
         )?;
         if let Some(e) = &self.first_error {
             writeln!(f, "chat_load first_error={e:?}")?;
