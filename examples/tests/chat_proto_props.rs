@@ -56,6 +56,7 @@ proptest! {
     fn framer_matches_splitting_whatever_the_chunks(
         lines in proptest::collection::vec("[^\n]{0,80}", 0..20),
         chunk in 1usize..50,
+        release in any::<bool>(),
     ) {
         let max = 64;
         let data: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect();
@@ -74,6 +75,11 @@ proptest! {
                         Frame::Line(l) => Some(l.to_vec()),
                         Frame::TooLong => None,
                     });
+                }
+                // As a server does after each read: the buffer goes away
+                // between reads unless a partial line is in it.
+                if release && f.release_if_empty() {
+                    prop_assert!(!f.has_partial() || f.spare().len() == max);
                 }
             }
         }

@@ -5,6 +5,12 @@
 //! [`LineFramer::next_frame`]. The buffer is the line limit and no bigger, so
 //! memory per client is fixed: an endless line is never buffered whole.
 //!
+//! The buffer exists only while it is needed: [`LineFramer::spare`]
+//! allocates it, and [`LineFramer::release_if_empty`] frees it when no
+//! partial line is left. A server that waits for input without a buffer
+//! (`readable`, then `try_read` into `spare`) and releases it after each
+//! read holds none for an idle client.
+//!
 //! ```text
 //!   buf: [ consumed | pending bytes ......... | spare ........ ]
 //!          0        start                     end              max_line
@@ -30,7 +36,9 @@ pub enum Frame<'a> {
 /// A fixed-size line framer (see the module docs).
 #[derive(Debug)]
 pub struct LineFramer {
+    /// `max_line` bytes, or empty (not allocated) between reads.
     buf: Box<[u8]>,
+    max_line: usize,
     start: usize,
     end: usize,
     discarding: bool,
@@ -38,19 +46,50 @@ pub struct LineFramer {
 
 impl LineFramer {
     /// A framer for lines of at most `max_line` bytes including the
-    /// terminator (at least 3).
+    /// terminator (at least 3). It allocates on its first
+    /// [`spare`](Self::spare).
     pub fn new(max_line: usize) -> Self {
         Self {
-            buf: vec![0; max_line.max(3)].into_boxed_slice(),
+            buf: Box::default(),
+            max_line: max_line.max(3),
             start: 0,
             end: 0,
             discarding: false,
         }
     }
 
+    /// Frees the buffer if it holds no partial line (the next
+    /// [`spare`](Self::spare) allocates it again). Returns whether it did.
+    ///
+    /// ```
+    /// use pinstack_examples::chat::framing::{Frame, LineFramer};
+    /// let mut f = LineFramer::new(512);
+    /// f.spare()[..4].copy_from_slice(b"a\r\nb");
+    /// f.commit(4);
+    /// assert_eq!(f.next_frame(), Some(Frame::Line(b"a")));
+    /// assert_eq!(f.next_frame(), None);
+    /// assert!(!f.release_if_empty(), "\"b\" waits for its end");
+    /// f.spare()[0] = b'\n';
+    /// f.commit(1);
+    /// assert_eq!(f.next_frame(), Some(Frame::Line(b"b")));
+    /// assert!(f.release_if_empty());
+    /// ```
+    pub fn release_if_empty(&mut self) -> bool {
+        if self.start != self.end || self.buf.is_empty() {
+            return false;
+        }
+        self.buf = Box::default();
+        self.start = 0;
+        self.end = 0;
+        true
+    }
+
     /// Free space to read into. Never empty after [`Self::next_frame`]
     /// returned `None`.
     pub fn spare(&mut self) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.max_line].into_boxed_slice();
+        }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -99,7 +138,7 @@ impl LineFramer {
                         self.end = 0;
                         return None;
                     }
-                    if self.start == 0 && self.end == self.buf.len() {
+                    if self.start == 0 && self.end == self.max_line {
                         self.discarding = true;
                         self.start = 0;
                         self.end = 0;

@@ -485,12 +485,19 @@ impl Server {
                 continue;
             }
             let _ = stream.set_read_timeout(Some(deadline - now));
-            let n = match stream.read(framer.spare()) {
+            // Wait without a buffer: an idle client holds none (the framer
+            // frees it after each read that leaves no partial line).
+            match stream.readable() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                Err(e) => return format!("Read error: {e}"),
+            }
+            let n = match stream.try_read(framer.spare()) {
                 Ok(0) if ctl.closed.load(Ordering::Acquire) => continue,
                 Ok(0) if self.registry.stopping.load(Ordering::Acquire) => continue,
                 Ok(0) => return "Connection closed".into(),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return format!("Read error: {e}"),
             };
             framer.commit(n);
@@ -513,6 +520,7 @@ impl Server {
                     }
                 }
             }
+            framer.release_if_empty();
         }
     }
 }

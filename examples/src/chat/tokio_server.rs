@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch, Notify};
@@ -252,7 +252,7 @@ impl Conn {
     /// Reads until the client leaves or must leave; returns the QUIT reason.
     async fn read_loop(
         &mut self,
-        mut rd: OwnedReadHalf,
+        rd: OwnedReadHalf,
         session: &mut Session<TokioOutbox>,
         ctl: &ConnCtl,
     ) -> String {
@@ -291,10 +291,15 @@ impl Conn {
                         return "Ping timeout".into();
                     }
                 },
-                r = rd.read(framer.spare()) => {
-                    let n = match r {
+                // Wait without a buffer, as the pinstack twin does.
+                r = rd.readable() => {
+                    if let Err(e) = r {
+                        return format!("Read error: {e}");
+                    }
+                    let n = match rd.try_read(framer.spare()) {
                         Ok(0) => return "Connection closed".into(),
                         Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         Err(e) => return format!("Read error: {e}"),
                     };
                     framer.commit(n);
@@ -314,6 +319,7 @@ impl Conn {
                             }
                         }
                     }
+                    framer.release_if_empty();
                 }
             }
         }

@@ -318,6 +318,75 @@ impl Registration {
         self.io_inner(dir, limit, op, |&n| n > 0 && n < want)
     }
 
+    /// Waits within `limit` until a read would not return `WouldBlock`
+    /// (data, the end of the stream or an error is there), without reading.
+    /// Readiness the poller reported is taken at its word, so the answer can
+    /// be stale: the next read may still return `WouldBlock`, and clears it
+    /// (see [`try_transfer`](Registration::try_transfer)). Before the socket
+    /// is registered, a one-byte `MSG_PEEK` asks the kernel.
+    pub(crate) fn readable(&self, limit: Limit) -> io::Result<()> {
+        let op = || {
+            let bit = self.source.readiness.load(Acquire) & Direction::Read.bits();
+            if self.home.get().is_some() && bit != 0 {
+                return Ok(());
+            }
+            self.peek_one()
+        };
+        self.io_inner(Direction::Read, limit, op, |_| false)
+    }
+
+    /// `recv(MSG_PEEK | MSG_DONTWAIT)` of one byte: `Ok` if a read would
+    /// not block (a byte, or the end of the stream), `WouldBlock` if it
+    /// would, or the socket's error.
+    fn peek_one(&self) -> io::Result<()> {
+        let mut byte = 0u8;
+        // SAFETY: `byte` is a valid, writable one-byte buffer for the call;
+        // `recv` does not keep the pointer. A closed or foreign descriptor
+        // makes the call fail with EBADF/ENOTSOCK, reported as an error.
+        let n = unsafe {
+            libc::recv(
+                self.fd,
+                (&mut byte as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One attempt at a transfer of `want` bytes in `dir`, without waiting:
+    /// `WouldBlock` goes back to the caller. Like a short transfer, it
+    /// proves the readiness observed before the syscall stale and clears it,
+    /// so the next wait parks instead of trusting it again.
+    pub(crate) fn try_transfer(
+        &self,
+        dir: Direction,
+        want: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        loop {
+            let observed = self.source.readiness.load(Acquire);
+            let r = op();
+            if self.home.get().is_some() {
+                let stale = match &r {
+                    Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+                    Ok(n) => *n > 0 && *n < want,
+                };
+                if stale {
+                    self.source.clear(dir, observed);
+                }
+            }
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
     fn io_inner<R>(
         &self,
         dir: Direction,

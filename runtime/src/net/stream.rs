@@ -77,6 +77,15 @@ where
         self.transfer(Direction::Read, buf.len(), || (&self.sock).read(buf))
     }
 
+    pub(super) fn readable(&self) -> io::Result<()> {
+        self.reg.readable(self.read_timeout.limit())
+    }
+
+    pub(super) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reg
+            .try_transfer(Direction::Read, buf.len(), || (&self.sock).read(buf))
+    }
+
     pub(super) fn write(&self, buf: &[u8]) -> io::Result<usize> {
         self.transfer(Direction::Write, buf.len(), || (&self.sock).write(buf))
     }
@@ -106,6 +115,34 @@ macro_rules! stream_common {
             /// `TimedOut` after the read timeout, or the socket's error.
             pub fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.inner.read(buf)
+            }
+
+            /// Suspends until a read would not block (data, the end of the
+            /// stream, or an error is there), without reading: tokio's
+            /// `readable`. With [`try_read`](Self::try_read) it lets a task
+            /// wait for input without holding a buffer, and borrow one only
+            /// once there is something to read, which is how a server with
+            /// many idle connections keeps their buffers out of memory.
+            ///
+            /// The answer may be stale (the poller's word is taken): the
+            /// next `try_read` can still return `WouldBlock`; wait again.
+            ///
+            /// # Errors
+            ///
+            /// `TimedOut` after the read timeout, or the socket's error.
+            pub fn readable(&self) -> std::io::Result<()> {
+                self.inner.readable()
+            }
+
+            /// Reads what is there into `buf` without waiting: `WouldBlock`
+            /// if nothing is, `Ok(0)` at the end of the stream. See
+            /// [`readable`](Self::readable).
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the socket's error.
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.try_read(buf)
             }
 
             /// Writes some of `buf`, suspending while the socket buffer is
