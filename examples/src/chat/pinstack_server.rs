@@ -5,9 +5,10 @@
 //!
 //! ```text
 //!   reader coroutine (owns Session, LineFramer)          writer coroutine (same worker,
-//!     stream.read (timeout = next idle deadline)         only while there is output)
+//!     stream.readable (timeout = next idle deadline),    only while there is output)
+//!     then try_read into the framer (buffer freed after)
 //!     → frames → Session::on_line_in ─try_push─▶ mpsc(sendq + 1) ──▶ rx.recv → write_vectored
-//!     IdleClock: PING, then drop         └─ starts a writer if none runs
+//!     IdleClock: PING, then drop         └─ claims a writer if none runs; the reader starts it
 //!     on end: Session::disconnect,                        on close: drop queue, finish
 //!     wait for the writer to leave                        the line in flight, farewell
 //! ```
