@@ -66,6 +66,9 @@ struct Entry {
     /// Acquisitions left until the next sampled one.
     countdown: u32,
     stacks: [Vec<usize>; SizeClass::COUNT],
+    /// Per class, the fewest stacks cached since the last decay step: that
+    /// many sat unused the whole time (`decay_current_thread`).
+    low: [usize; SizeClass::COUNT],
     counters: Arc<LocalCounters>,
 }
 
@@ -87,6 +90,7 @@ impl Entry {
             sample_every,
             countdown: sample_every,
             stacks: Default::default(),
+            low: [0; SizeClass::COUNT],
             counters,
         }
     }
@@ -231,7 +235,10 @@ pub(crate) fn pop(pool: NonNull<PoolInner>, class: SizeClass) -> Option<(usize, 
         .try_with(|l| {
             let mut l = l.try_borrow_mut().ok()?;
             let e = l.find(pool)?;
-            let slot = e.stacks[class.index()].pop()?;
+            let v = &mut e.stacks[class.index()];
+            let slot = v.pop()?;
+            let low = &mut e.low[class.index()];
+            *low = (*low).min(v.len());
             e.tokens -= 1;
             bump(&e.counters.acquires);
             bump(&e.counters.local_hits);
@@ -255,6 +262,7 @@ pub(crate) fn acquire_slow(
         let closed = l.take_closed();
         let e = l.find_or_create(pool);
         let want = e.cap / 2;
+        e.low[class.index()] = 0; // the cache ran dry
         let v = &mut e.stacks[class.index()];
         if v.capacity() == 0 && e.cap > 0 {
             // +1: a release may push one over the bound before spilling.
@@ -387,7 +395,38 @@ fn spill(e: &mut Entry, class: SizeClass, slot: usize) {
     // SAFETY: the entry's token keeps the pool alive.
     unsafe { e.pool.as_ref() }.put_shared(class, &v[keep..]);
     v.truncate(keep);
+    let low = &mut e.low[class.index()];
+    *low = (*low).min(keep);
     e.shed_tokens();
+}
+
+/// One decay step of this thread's cache of `pool` (see
+/// `StackPool::decay`): of each class, half of the stacks that stayed
+/// cached since the previous step, the longest-cached first, give their
+/// pages back. Returns whether this thread still caches stacks of `pool`.
+pub(crate) fn decay_current_thread(pool: NonNull<PoolInner>) -> bool {
+    LOCAL
+        .try_with(|l| {
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return false;
+            };
+            let Some(e) = l.find(pool) else {
+                return false;
+            };
+            for class in SizeClass::all() {
+                let i = class.index();
+                let n = e.low[i].div_ceil(2);
+                if n > 0 {
+                    // SAFETY: the entry's token keeps the pool alive.
+                    unsafe { e.pool.as_ref() }.empty_out(class, &e.stacks[i][..n]);
+                    e.stacks[i].drain(..n);
+                }
+                e.low[i] = e.stacks[i].len();
+            }
+            e.shed_tokens();
+            e.cached() > 0
+        })
+        .unwrap_or(false)
 }
 
 /// The last handle of `pool` is being dropped on this thread: dismantle this

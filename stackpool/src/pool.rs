@@ -24,6 +24,7 @@
 
 use std::fmt;
 use std::ptr::NonNull;
+use std::time::{Duration, Instant};
 
 use crate::builder::{Config, GuardMode, PoolBuilder};
 use crate::cache;
@@ -52,6 +53,8 @@ pub(crate) struct PoolInner {
     /// exit, or re-entrantly).
     orphan_acquires: AtomicU64,
     orphan_releases: AtomicU64,
+    /// When the shared lists last decayed (`decay_shared`).
+    last_decay: Mutex<Option<Instant>>,
 }
 
 impl fmt::Debug for PoolInner {
@@ -89,6 +92,7 @@ impl PoolInner {
             let n = extra.min(shared.free.len());
             let from = shared.free.len() - n;
             into.extend(shared.free.drain(from..));
+            shared.free_low = shared.free_low.min(from);
         }
         Ok(slot)
     }
@@ -108,9 +112,41 @@ impl PoolInner {
         }
     }
 
+    /// One decay step of the shared lists, at most once per `period` for
+    /// the whole pool: of each class, half of the stacks that stayed in the
+    /// list since the previous step (its low-water mark) give their pages
+    /// back, the longest-cached first. Returns whether stacks with pages
+    /// are still in the lists.
+    pub(crate) fn decay_shared(&self, period: Duration) -> bool {
+        let now = Instant::now();
+        {
+            let mut last = lock(&self.last_decay);
+            if last.is_some_and(|t| now.saturating_duration_since(t) < period) {
+                return self.classes.iter().any(|c| !lock(c).free.is_empty());
+            }
+            *last = Some(now);
+        }
+        let mut left = false;
+        for class in SizeClass::all() {
+            let unused = {
+                let mut shared = self.class(class);
+                let n = shared.free_low.div_ceil(2);
+                // The bottom of the list is what was released longest ago.
+                let unused: Vec<usize> = shared.free.drain(..n).collect();
+                shared.free_low = shared.free.len();
+                left |= !shared.free.is_empty();
+                unused
+            };
+            if !unused.is_empty() {
+                self.empty_out(class, &unused);
+            }
+        }
+        left
+    }
+
     /// Gives the pages of `slots` back to the OS (outside any lock), then
     /// files them as empty.
-    fn empty_out(&self, class: SizeClass, slots: &[usize]) {
+    pub(crate) fn empty_out(&self, class: SizeClass, slots: &[usize]) {
         let (page, usable) = (self.config.page, self.config.usable(class));
         for &slot in slots {
             // SAFETY: `slot` is a carved slot of this pool that was returned
@@ -286,6 +322,7 @@ impl StackPool {
             retired: LocalCounters::default(),
             orphan_acquires: AtomicU64::new(0),
             orphan_releases: AtomicU64::new(0),
+            last_decay: Mutex::new(None),
         });
         let inner = NonNull::from(Box::leak(inner));
         StackPool {
@@ -341,6 +378,35 @@ impl StackPool {
     pub fn trim(&self) {
         cache::flush_current_thread(self.handle.inner);
         self.inner().trim_shared();
+    }
+
+    /// One step of giving back the pages of stacks that stay cached but
+    /// unused, for a caller that runs it periodically (pinstack's workers:
+    /// every second, busy or idle). Of each class, half of the stacks that
+    /// sat in the calling thread's cache since this thread's previous step
+    /// (the cache's low-water mark), and, at most once per `period` for the
+    /// whole pool, half of those that sat in the shared list, go back to
+    /// the OS (`MADV_DONTNEED`; their slots are reused first). Stacks in
+    /// use keep theirs, so the caches shrink to what the load needs within
+    /// a few periods after a burst, and RSS with them.
+    ///
+    /// Returns whether stacks with pages are still cached (here or in the
+    /// shared lists): call again a period later.
+    ///
+    /// ```
+    /// use pinstack_stackpool::StackPool;
+    /// use std::time::Duration;
+    /// let pool = StackPool::new()?;
+    /// let stacks: Vec<_> = (0..10).map(|_| pool.acquire(16 * 1024)).collect::<Result<_, _>>()?;
+    /// drop(stacks); // all ten cached, unused from now on
+    /// while pool.decay(Duration::ZERO) {}
+    /// assert_eq!(pool.stats().released_to_os, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decay(&self, period: Duration) -> bool {
+        let here = cache::decay_current_thread(self.handle.inner);
+        let shared = self.inner().decay_shared(period);
+        here || shared
     }
 
     /// The guard mechanism in use: [`GuardMode::Madvise`] or

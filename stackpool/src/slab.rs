@@ -153,6 +153,9 @@ pub(crate) struct ClassShared {
     pub(crate) next: usize,
     /// Stacks of this class holding memory.
     pub(crate) live: usize,
+    /// The shortest `free` has been since the last decay step: that many
+    /// stacks sat unused the whole time (see `PoolInner::decay_shared`).
+    pub(crate) free_low: usize,
     pub(crate) counters: SharedCounters,
 }
 
@@ -173,6 +176,7 @@ impl ClassShared {
         tally: &PoolTally,
     ) -> Result<(usize, Source), PoolError> {
         if let Some(slot) = self.free.pop() {
+            self.free_low = self.free_low.min(self.free.len());
             self.counters.shared_hits += 1;
             return Ok((slot, Source::Shared));
         }

@@ -458,3 +458,71 @@ fn stack_dropped_by_a_later_tls_destructor_goes_to_the_shared_list() {
     assert_eq!(pool.acquire(0).unwrap().usable_range(), range);
     assert_eq!(pool.stats().shared_hits, 1);
 }
+
+#[test]
+fn decay_gives_back_stacks_that_stay_unused_in_both_caches() {
+    let pool = StackPool::builder()
+        .thread_cache_per_class(8)
+        .shared_cache_per_class(64)
+        .build()
+        .unwrap();
+    let stacks: Vec<_> = (0..40).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
+    for s in &stacks {
+        touch_top(s, 8 * KIB);
+    }
+    drop(stacks);
+    assert_eq!(pool.measure_resident_bytes().unwrap(), 40 * 8 * KIB);
+    // The first step only marks: these stacks were in use since the pool
+    // started (every cache's low-water mark is 0).
+    assert!(pool.decay(std::time::Duration::ZERO));
+    assert_eq!(pool.stats().released_to_os, 0);
+    let mut steps = 1;
+    while pool.decay(std::time::Duration::ZERO) {
+        steps += 1;
+        assert!(steps < 20, "decay never finishes: {:?}", pool.stats());
+    }
+    let s = pool.stats();
+    assert_eq!(s.released_to_os, 40, "{s:?}");
+    assert_eq!(s.live_stacks, 0);
+    assert_eq!(pool.measure_resident_bytes().unwrap(), 0);
+    // Halving: a handful of steps, not one per stack.
+    assert!(steps <= 8, "{steps} steps");
+    // The emptied slots are reused before fresh ones are carved.
+    let again = pool.acquire(8 * KIB).unwrap();
+    assert_eq!(again.touched_bytes(), 0);
+    assert_eq!(pool.stats().fresh_carves, 40);
+}
+
+#[test]
+fn decay_keeps_the_stacks_the_load_keeps_using() {
+    let pool = StackPool::builder()
+        .thread_cache_per_class(8)
+        .shared_cache_per_class(64)
+        .build()
+        .unwrap();
+    let burst: Vec<_> = (0..20).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
+    for s in &burst {
+        touch_top(s, 8 * KIB);
+    }
+    drop(burst);
+    // After the burst, four stacks stay in use between decay steps.
+    for _ in 0..12 {
+        let working: Vec<_> = (0..4).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
+        for s in &working {
+            touch_top(s, 8 * KIB);
+        }
+        drop(working);
+        pool.decay(std::time::Duration::ZERO);
+    }
+    let before = pool.stats();
+    assert_eq!(
+        before.released_to_os, 16,
+        "all but the working set: {before:?}"
+    );
+    let working: Vec<_> = (0..4).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
+    let after = pool.stats();
+    assert_eq!(after.local_hits - before.local_hits, 4, "{after:?}");
+    for s in &working {
+        assert_eq!(s.touched_bytes(), 8 * KIB, "the working set kept its pages");
+    }
+}

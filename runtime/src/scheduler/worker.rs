@@ -60,6 +60,10 @@ pub(crate) struct Core {
     owned: Owned,
     /// Where this worker's stacks come from (its node's pool under `Bind`).
     pool: pinstack_stackpool::StackPool,
+    /// When the next stack decay step is due (`decay_stacks`).
+    stack_decay_at: Option<Instant>,
+    /// Whether the last step left stacks with pages cached.
+    stacks_cached: bool,
 }
 
 impl Core {
@@ -83,6 +87,8 @@ impl Core {
             events: mio::Events::with_capacity(1024),
             owned: Owned::default(),
             pool,
+            stack_decay_at: None,
+            stacks_cached: false,
         }
     }
 
@@ -186,7 +192,23 @@ fn maintenance(cx: &Context, core: &mut Core) {
     crate::metrics::probe::break_chain();
     fire_timers(&cx.shared, core);
     poll_io(cx, core, Some(Duration::ZERO));
-    crate::task::alloc::decay(Instant::now());
+    let now = Instant::now();
+    crate::task::alloc::decay(now);
+    decay_stacks(core, now);
+}
+
+/// Once a period, gives back the pages of stacks that stayed cached but
+/// unused since the last step (`StackPool::decay`: half of each cache's
+/// low-water mark), so that after a burst of tasks the stack caches shrink
+/// to what the load still uses, as task memory does. Returns whether
+/// stacks with pages are still cached (a sleeping worker then wakes a
+/// period later to go on).
+fn decay_stacks(core: &mut Core, now: Instant) -> bool {
+    if core.stack_decay_at.is_none_or(|at| now >= at) {
+        core.stack_decay_at = Some(now + crate::task::alloc::DECAY_PERIOD);
+        core.stacks_cached = core.pool.decay(crate::task::alloc::DECAY_PERIOD);
+    }
+    core.stacks_cached
 }
 
 fn fire_timers(shared: &Shared, core: &mut Core) {
@@ -502,8 +524,9 @@ fn sleep(cx: &Context) {
         let at = cx.shared.time_base + Duration::from_millis(tick);
         at.saturating_duration_since(now)
     });
-    // Cached task memory decays by periods: wake to give it back.
-    if crate::task::alloc::decay(now) {
+    // Cached task memory and stacks decay by periods: wake to give them
+    // back.
+    if crate::task::alloc::decay(now) | decay_stacks(&mut core, now) {
         let period = crate::task::alloc::DECAY_PERIOD;
         timeout = Some(timeout.map_or(period, |t| t.min(period)));
     }
