@@ -459,13 +459,18 @@ fn stack_dropped_by_a_later_tls_destructor_goes_to_the_shared_list() {
     assert_eq!(pool.stats().shared_hits, 1);
 }
 
-#[test]
-fn decay_gives_back_stacks_that_stay_unused_in_both_caches() {
-    let pool = StackPool::builder()
+/// A pool whose caches hold 8 stacks per class per thread and 64 shared.
+fn small_caches() -> StackPool {
+    StackPool::builder()
         .thread_cache_per_class(8)
         .shared_cache_per_class(64)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn decay_gives_back_stacks_that_stay_unused_in_both_caches() {
+    let pool = small_caches();
     let stacks: Vec<_> = (0..40).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
     for s in &stacks {
         touch_top(s, 8 * KIB);
@@ -495,11 +500,7 @@ fn decay_gives_back_stacks_that_stay_unused_in_both_caches() {
 
 #[test]
 fn decay_keeps_the_stacks_the_load_keeps_using() {
-    let pool = StackPool::builder()
-        .thread_cache_per_class(8)
-        .shared_cache_per_class(64)
-        .build()
-        .unwrap();
+    let pool = small_caches();
     let burst: Vec<_> = (0..20).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
     for s in &burst {
         touch_top(s, 8 * KIB);
