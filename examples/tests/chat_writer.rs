@@ -1,5 +1,5 @@
 //! The pinstack server's writers exist only while a client has output:
-//! idle clients hold one task (the reader), and a message after the linger
+//! idle clients hold one task (the reader), and a later message
 //! still reaches everyone through a new writer.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -92,13 +92,13 @@ fn idle_clients_keep_no_writer_and_later_messages_still_arrive() {
     let mut clients: Vec<Client> = (0..n)
         .map(|i| Client::join(server.addr(), &format!("u{i}")))
         .collect();
-    // Every client got lines, so each had a writer; once they idle past
-    // the linger, only the readers are left.
+    // Every client got lines, so each had a writer; once their queues are
+    // drained, only the readers are left.
     wait_until("the writers to leave", || live_tasks(admin) <= base + n);
     assert_eq!(live_tasks(admin), base + n);
-    clients[0].send("PRIVMSG #room :after the linger");
+    clients[0].send("PRIVMSG #room :after the writers left");
     for c in &mut clients[1..] {
-        c.expect("PRIVMSG #room :after the linger");
+        c.expect("PRIVMSG #room :after the writers left");
     }
     drop(clients);
     server.stop().unwrap();

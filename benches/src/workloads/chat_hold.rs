@@ -10,8 +10,9 @@
 //!
 //! The hold's end is the idle state the workload is about: the join
 //! bursts are over, and a server that frees per-client state while a
-//! client is quiet (pinstack's writer coroutine leaves after 2 s without
-//! output) has done so. The figure right after the joins is there too.
+//! client is quiet (pinstack's writer coroutine leaves once its queue is
+//! empty; its cached stack decays by halves each second) has done so. The
+//! figure right after the joins is there too.
 //!
 //! BENCHMARKS.md asks for N = 100,000. Each side needs one descriptor per
 //! client, and server and load generator are separate processes, so N is
