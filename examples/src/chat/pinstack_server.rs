@@ -160,10 +160,7 @@ fn start_claimed_writers() {
             // No task can start (live-task limit, shutdown): this client
             // cannot be written to; end it as after a write error.
             eprintln!("chat: cannot start a writer task: {e}");
-            ctl.write_failed.store(true, Ordering::Release);
-            ctl.closed.store(true, Ordering::Release);
-            let _ = ctl.stream.shutdown(SockShutdown::Both);
-            ctl.writer_leaves(DONE);
+            ctl.writing_failed(SockShutdown::Both);
         }
     }
 }
@@ -182,6 +179,17 @@ impl ConnCtl {
         {
             CLAIMED.with(|c| c.borrow_mut().push(self.clone()));
         }
+    }
+
+    /// Nothing more can be written to this client: marks the connection
+    /// closed by a write error (the reader ends with "Write error"), shuts
+    /// the socket's `how` side so a blocked reader returns, and ends
+    /// writing for good.
+    fn writing_failed(&self, how: SockShutdown) {
+        self.write_failed.store(true, Ordering::Release);
+        self.closed.store(true, Ordering::Release);
+        let _ = self.stream.shutdown(how);
+        self.writer_leaves(DONE);
     }
 
     /// The running writer leaves: `DONE` for good, or `IDLE`.
@@ -610,10 +618,7 @@ fn write_loop(ctl: &ConnCtl) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => continue, // re-check `closed`
             Ok(0) | Err(_) => {
                 // The peer is gone; make the reader notice.
-                ctl.write_failed.store(true, Ordering::Release);
-                ctl.closed.store(true, Ordering::Release);
-                let _ = stream.shutdown(SockShutdown::Read);
-                ctl.writer_leaves(DONE);
+                ctl.writing_failed(SockShutdown::Read);
                 return;
             }
             Ok(n) => batch.advance(n),
