@@ -198,8 +198,8 @@ fn scheduling_delay_shows_a_blocked_worker() {
 fn one_wake_up_in_n_is_measured_n_rounded_up_to_a_power_of_two() {
     // 5 rounds up to 8: of 1,600 yields (each a wake-up, the yielding
     // task is runnable at once), 200 are measured (give or take the
-    // block_on task's spawn, sampled by a countdown of the spawning
-    // thread's); as many with 8, and with 1 all of them.
+    // block_on task's spawn, sampled by its number on the spawning
+    // thread's count); as many with 8, and with 1 all of them.
     let yields = 1600;
     let measured = |every: u32| {
         let rt = rt(1).scheduling_delay_sample_every(every).build().unwrap();
@@ -216,6 +216,32 @@ fn one_wake_up_in_n_is_measured_n_rounded_up_to_a_power_of_two() {
     }
     let all = measured(1);
     assert!((yields..=yields + 5).contains(&all), "{all} of {yields}");
+}
+
+#[test]
+fn one_spawn_in_n_has_its_first_run_delay_measured() {
+    // Spawns are sampled by their number on the spawning thread's count
+    // (the 8th, 16th, ...): of 1,600 tasks spawned by one task before any
+    // of them runs, 200 have the delay to their first run measured. The
+    // spawner's one suspension (joining the first task) and the block_on
+    // task add at most a couple. (Joining each task would add the
+    // joiner's sampled suspensions: it runs again after each task.)
+    let tasks = 1600;
+    let rt = rt(1).scheduling_delay_sample_every(8).build().unwrap();
+    rt.block_on(move || {
+        let wg = pinstack::sync::WaitGroup::new();
+        wg.add(tasks);
+        for _ in 0..tasks {
+            let wg = wg.clone();
+            drop(pinstack::spawn(move || wg.done()));
+        }
+        wg.wait();
+    });
+    let n = rt.metrics().scheduling_delay.count();
+    assert!(
+        (200..=203).contains(&n),
+        "{n} delays measured of {tasks} spawns"
+    );
 }
 
 #[test]

@@ -50,9 +50,12 @@ use std::io;
 pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
+    /// Adds one; returns the new value.
     #[inline]
-    pub(crate) fn incr(&self) {
-        self.0.store(self.0.load(Relaxed).wrapping_add(1), Relaxed);
+    pub(crate) fn incr(&self) -> u64 {
+        let v = self.0.load(Relaxed).wrapping_add(1);
+        self.0.store(v, Relaxed);
+        v
     }
 
     pub(crate) fn get(&self) -> u64 {
@@ -143,17 +146,23 @@ impl LiveTasks {
         }
     }
 
-    pub(crate) fn try_spawn(&self) -> io::Result<()> {
-        if self.counting {
+    /// Counts a spawn (and enforces the limit). Returns the spawn's number
+    /// on the counter it went to (this worker thread's, or the shared one
+    /// of other threads), which `probe::on_spawn` samples by: one counter
+    /// update serves both, where a separate sampling countdown cost a
+    /// second thread-local read and write per spawn. 0 when not counting.
+    #[inline]
+    pub(crate) fn try_spawn(&self) -> io::Result<u64> {
+        let n = if self.counting {
             match self.mine() {
                 Some(c) => c.spawned.incr(),
-                None => {
-                    self.other_spawned.fetch_add(1, Relaxed);
-                }
+                None => self.other_spawned.fetch_add(1, Relaxed).wrapping_add(1),
             }
-        }
+        } else {
+            0
+        };
         let Some(limit) = self.limit else {
-            return Ok(());
+            return Ok(n);
         };
         let prev = self.count.fetch_add(1, Relaxed);
         if prev >= limit {
@@ -164,14 +173,16 @@ impl LiveTasks {
                  or raise it with runtime::Builder::max_live_tasks"
             )));
         }
-        Ok(())
+        Ok(n)
     }
 
     /// Undoes the count of a spawn that was refused.
     fn finished_uncounted(&self) {
         if self.counting {
             match self.mine() {
-                Some(c) => c.finished.incr(),
+                Some(c) => {
+                    c.finished.incr();
+                }
                 None => {
                     self.other_finished.fetch_add(1, Relaxed);
                 }
@@ -179,11 +190,30 @@ impl LiveTasks {
         }
     }
 
+    /// A task ended (or never started) off the workers' paths below: a
+    /// blocking task, or an unstarted one cancelled.
     pub(crate) fn finished(&self) {
         if self.limit.is_some() {
             self.count.fetch_sub(1, Relaxed);
         }
         self.finished_uncounted();
+        if self.tracing {
+            probe::clear_finished_task();
+        }
+    }
+
+    /// A task ended on worker `worker`, on that worker's thread: its
+    /// counter is indexed directly, without the thread-local lookup.
+    #[inline]
+    pub(crate) fn finished_on(&self, worker: usize) {
+        if self.limit.is_some() {
+            self.count.fetch_sub(1, Relaxed);
+        }
+        if self.counting {
+            if let Some(c) = self.workers.get(worker) {
+                c.finished.incr();
+            }
+        }
         if self.tracing {
             probe::clear_finished_task();
         }

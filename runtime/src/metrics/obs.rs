@@ -63,15 +63,20 @@ pub(crate) struct WorkerObs {
 pub(crate) struct Obs {
     pub(crate) metrics: bool,
     pub(crate) tracing: bool,
-    /// `metrics || tracing`: the hooks' fast exit.
-    pub(crate) any: bool,
+    /// `metrics && !tracing`, the default: the hooks test this first, so
+    /// that the default costs one test to find its path (off pays a
+    /// second test: off is the rarer choice).
+    pub(crate) metrics_only: bool,
     /// Scheduling delays sampled: one in `delay_mask + 1` (the setting
     /// rounded up to a power of two). Resumes sampled are those whose
     /// number (the worker's `resume_seq / 2`) has these bits clear: the
     /// sequence number is at hand in the worker's registers, where a
-    /// countdown would cost a load and a store per resume. Spawns count
-    /// down from it in a thread-local.
+    /// countdown would cost a load and a store per resume. Spawns are
+    /// sampled by their number on the live-task counter.
     pub(crate) delay_mask: u32,
+    /// `delay_mask << 1`: the same test on the (odd) resume sequence
+    /// number itself, without a shift.
+    pub(crate) seq_mask: u64,
     /// Whether finished tasks' stacks are checked for a sample.
     pub(crate) stack_sampling: bool,
     /// The runtime's time origin (trace timestamps count from it).
@@ -83,16 +88,18 @@ pub(crate) struct Obs {
 impl Obs {
     pub(crate) fn new(config: &ObsConfig, workers: usize) -> Obs {
         let ring_events = config.trace_events;
+        let delay_mask = config
+            .delay_sample_every
+            .clamp(1, 1 << 31)
+            .next_power_of_two()
+            - 1;
         super::clock::init();
         Obs {
             metrics: config.metrics,
             tracing: config.tracing,
-            any: config.metrics || config.tracing,
-            delay_mask: config
-                .delay_sample_every
-                .clamp(1, 1 << 31)
-                .next_power_of_two()
-                - 1,
+            metrics_only: config.metrics && !config.tracing,
+            delay_mask,
+            seq_mask: u64::from(delay_mask) << 1,
             stack_sampling: config.pool_sample_every() > 0,
             base: super::clock::Base::now(),
             sites: Sites::new(config.learn_stack_sizes),

@@ -1,5 +1,6 @@
 //! The hooks the scheduler calls: around each resume, at wake-ups and at
-//! spawns. With metrics and tracing off each hook is one load and a branch.
+//! spawns. Each hook first tests for the default, metrics without tracing
+//! (one load and a branch), then for tracing; with both off that is two.
 //!
 //! ```text
 //! spawn_on ........ on_spawn        trace record + stamp (tracing), or stamp 1 spawn in N
@@ -90,7 +91,6 @@ thread_local! {
             chain: Cell::new(0),
         }
     };
-    static SPAWN_COUNTDOWN: Cell<u32> = const { Cell::new(0) };
 }
 
 /// What this thread is doing.
@@ -163,15 +163,15 @@ pub(crate) fn enter_worker(shared: &Shared, worker: usize) {
 /// (odd) resume sequence number. Metrics only: one load and a compare.
 #[inline]
 pub(crate) fn resume_begin(obs: &Obs, w: &WorkerObs, worker: usize, h: &Header, seq: u64) -> Probe {
-    if !obs.any {
+    if obs.metrics_only {
+        let t = h.obs.runnable_at.load(Relaxed);
+        if t > TRACED {
+            record_delay(w, h, t);
+        }
         return Probe::NONE;
     }
     if obs.tracing {
         return trace_begin(obs, w, worker, h, seq);
-    }
-    let t = h.obs.runnable_at.load(Relaxed);
-    if t > TRACED {
-        record_delay(w, h, t);
     }
     Probe::NONE
 }
@@ -212,7 +212,16 @@ pub(crate) fn resume_end(
     seq: u64,
     res: &std::thread::Result<CoroutineResult<Suspend, ()>>,
 ) {
-    if !obs.any {
+    if obs.metrics_only {
+        if w.long_run_seq.load(Relaxed) == seq {
+            obs.record_long_run(worker, h);
+        }
+        if sampled(obs, seq) {
+            sample_suspension(h, outcome_of(res), core, w);
+        }
+        return;
+    }
+    if !obs.tracing {
         return;
     }
     if obs.metrics && w.long_run_seq.load(Relaxed) == seq {
@@ -230,7 +239,7 @@ pub(crate) fn resume_end(
 /// is one of the sampled ones.
 #[inline(always)]
 fn sampled(obs: &Obs, seq: u64) -> bool {
-    (seq >> 1) & u64::from(obs.delay_mask) == 0
+    seq & obs.seq_mask == 0
 }
 
 /// Arms the delay measurement of the task's next wake-up (a yield is
@@ -302,24 +311,19 @@ fn who_here() -> u64 {
     }
 }
 
-/// A task was created and is about to be queued.
+/// A task was created and is about to be queued; `number` is its count
+/// on the live-task counter of the spawning thread (`LiveTasks::try_spawn`,
+/// counting whenever metrics are on): the spawns whose number has the
+/// bits of `delay_mask` clear are sampled.
 #[inline]
-pub(crate) fn on_spawn(shared: &Shared, h: &Header) {
+pub(crate) fn on_spawn(shared: &Shared, h: &Header, number: u64) {
     let obs = &shared.obs;
-    if !obs.any {
-        return;
-    }
-    if obs.tracing {
+    if obs.metrics_only {
+        if number & u64::from(obs.delay_mask) == 0 {
+            h.obs.runnable_at.store(clock::now(), Relaxed);
+        }
+    } else if obs.tracing {
         trace_spawn(h);
-        return;
-    }
-    let hit = SPAWN_COUNTDOWN.with(|c| {
-        let v = c.get();
-        c.set(if v == 0 { obs.delay_mask } else { v - 1 });
-        v == 0
-    });
-    if hit {
-        h.obs.runnable_at.store(clock::now(), Relaxed);
     }
 }
 

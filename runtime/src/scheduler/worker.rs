@@ -672,7 +672,7 @@ fn first_run(cx: &Context, task: &TaskRef, slot: &mut Option<crate::task::Co>) -
             // SAFETY: this worker popped the task and it is not complete.
             unsafe { task.store_error(JoinError::no_stack(e)) };
             complete(task);
-            cx.shared.live.finished();
+            cx.shared.live.finished_on(cx.handle.index);
             false
         }
     }
@@ -698,7 +698,7 @@ fn finish(cx: &Context, task: TaskRef, err: Option<JoinError>) {
         unsafe { task.store_error(err) };
     }
     complete(&task);
-    cx.shared.live.finished();
+    cx.shared.live.finished_on(cx.handle.index);
 }
 
 fn shutdown(cx: &Context) {
@@ -722,7 +722,7 @@ fn shutdown(cx: &Context) {
         // SAFETY: the coroutine is gone; the task cannot run again.
         unsafe { task.store_error(JoinError::cancelled()) };
         complete(&task);
-        cx.shared.live.finished();
+        cx.shared.live.finished_on(cx.handle.index);
     }
     // 2. Cancel the unstarted tasks left in this worker's queues.
     let mut core = cx.core.borrow_mut();

@@ -111,10 +111,10 @@ where
         ));
     }
     let target = on.map(|w| w.check(shared)).transpose()?;
-    shared.live.try_spawn()?;
+    let number = shared.live.try_spawn()?;
     let pinned = meta.pinned;
     let (task, handle) = Task::allocate(f, meta);
-    crate::metrics::probe::on_spawn(shared, task.header());
+    crate::metrics::probe::on_spawn(shared, task.header(), number);
     scheduler::spawn_unstarted(shared, task, pinned, target);
     Ok(handle)
 }
