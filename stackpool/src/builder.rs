@@ -158,8 +158,10 @@ impl PoolBuilder {
     }
 
     /// Measures stack use on 1 in `n` acquisitions (0 = never, the default).
-    /// A sampled stack's pages are dropped before it is handed out, and its
-    /// high-water mark is recorded when it is released (see
+    /// A sampled stack's pages below its top page are dropped before it is
+    /// handed out (the top page is where any coroutine starts, so it counts
+    /// in every measurement), and its high-water mark is recorded when it is
+    /// released (see
     /// [`PooledStack::touched_bytes`](crate::PooledStack::touched_bytes)).
     pub fn sample_every(mut self, n: u32) -> Self {
         self.sample_every = n;

@@ -111,9 +111,11 @@ impl Builder {
     }
 
     /// Measures the stack high-water mark of one task in `n` (default
-    /// 4096; 0 turns it off). A sampled stack has its pages dropped before
-    /// the task starts and is scanned with `mincore` when the task ends, a
-    /// few microseconds in all. Results appear per spawn site in
+    /// 4096; 0 turns it off). A sampled stack has its pages below the top
+    /// one dropped before the task starts (`madvise`) and is scanned with
+    /// `mincore` when the task ends: two syscalls for a shallow task, plus a
+    /// TLB shootdown when the stack's previous user had left deeper pages
+    /// behind. Results appear per spawn site in
     /// [`RuntimeMetrics::stack_sites`](crate::RuntimeMetrics::stack_sites).
     pub fn stack_sample_every(mut self, n: u32) -> Builder {
         self.config.obs.stack_sample_every = n;
