@@ -12,9 +12,10 @@
 //! The bodies follow the `spawn` and `pingpong` workloads: `n` tasks that
 //! each bump an atomic, spawned from one task and all joined; two tasks
 //! passing a token over two bounded channels, pinned to one worker (see
-//! [`pingpong_ns`]). Each
-//! configuration is one runtime of 2 workers, built before timing; the
-//! three run alternately (off, metrics, tracing, off, ...), medians of 5.
+//! [`pingpong_ns`]). Each configuration has three runtimes of 2 workers,
+//! built before timing (see [`RUNTIMES`]); the configurations run
+//! alternately (off, metrics, tracing, off, ...), 5 times on each runtime,
+//! and each figure is the median of a configuration's 15 samples.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -25,7 +26,7 @@ use pinstack::sync::mpsc;
 use pinstack::Runtime;
 
 use super::{Opts, Workload};
-use crate::report::{alternating, Figure};
+use crate::report::{median, Figure};
 use crate::Result;
 
 /// The workload's registry entry.
@@ -36,6 +37,7 @@ pub const WORKLOAD: Workload = Workload {
 };
 
 const NAME: &str = "overhead";
+/// Samples per runtime.
 const RUNS: usize = 5;
 
 /// The three configurations compared.
@@ -156,36 +158,48 @@ pub fn pingpong_ns(rt: &Runtime, n: u64) -> Result<f64> {
     Ok(ns)
 }
 
+/// Runtimes built per configuration. A runtime's timings carry an offset
+/// of their own that alternating runs do not average out (where its
+/// threads and memory landed): with one runtime per configuration, two
+/// identical `off` runtimes differed by up to 7% on the spawn body
+/// (medians of 5, same process). Samples are taken over several runtimes
+/// per configuration instead, round-robin.
+pub const RUNTIMES: usize = 3;
+
+/// Medians per configuration (off, metrics, tracing) of `body`, run
+/// `RUNS` times on each of the `RUNTIMES` runtimes of each configuration,
+/// alternating configurations.
+fn medians(rts: &[[Runtime; 3]], body: fn(&Runtime, u64) -> Result<f64>, n: u64) -> Result<[f64; 3]> {
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for _ in 0..RUNS {
+        for set in rts {
+            for (rt, out) in set.iter().zip(samples.iter_mut()) {
+                out.push(body(rt, n)?);
+            }
+        }
+    }
+    Ok(samples.map(|s| median(&s)))
+}
+
 fn run(opts: &Opts) -> Result<Vec<Figure>> {
     let n_spawn = opts.size(1_000_000, 100_000);
     let n_ping = opts.size(1_000_000, 100_000);
-    let off = runtime(Config::Off)?;
-    let met = runtime(Config::Metrics)?;
-    let tra = runtime(Config::Tracing)?;
+    let configs = [Config::Off, Config::Metrics, Config::Tracing];
+    let rts = (0..RUNTIMES)
+        .map(|_| -> io::Result<[Runtime; 3]> {
+            Ok([runtime(configs[0])?, runtime(configs[1])?, runtime(configs[2])?])
+        })
+        .collect::<io::Result<Vec<_>>>()?;
     // Warm: threads started, stacks cached.
-    for rt in [&off, &met, &tra] {
+    for rt in rts.iter().flatten() {
         spawn_ns(rt, 1000)?;
         pingpong_ns(rt, 1000)?;
     }
     let mut figures = Vec::new();
-    let m = alternating(
-        RUNS,
-        &mut [
-            &mut || spawn_ns(&off, n_spawn),
-            &mut || spawn_ns(&met, n_spawn),
-            &mut || spawn_ns(&tra, n_spawn),
-        ],
-    )?;
+    let m = medians(&rts, spawn_ns, n_spawn)?;
     figures.push(Figure::lower(NAME, "spawn_metrics", n_spawn, m[1], "off", m[0]));
     figures.push(Figure::lower(NAME, "spawn_tracing", n_spawn, m[2], "off", m[0]));
-    let m = alternating(
-        RUNS,
-        &mut [
-            &mut || pingpong_ns(&off, n_ping),
-            &mut || pingpong_ns(&met, n_ping),
-            &mut || pingpong_ns(&tra, n_ping),
-        ],
-    )?;
+    let m = medians(&rts, pingpong_ns, n_ping)?;
     figures.push(Figure::lower(NAME, "pingpong_metrics", n_ping, m[1], "off", m[0]));
     figures.push(Figure::lower(NAME, "pingpong_tracing", n_ping, m[2], "off", m[0]));
     Ok(figures)
