@@ -148,11 +148,9 @@ impl PoolInner {
     /// files them as empty.
     pub(crate) fn empty_out(&self, class: SizeClass, slots: &[usize]) {
         let (page, usable) = (self.config.page, self.config.usable(class));
-        for &slot in slots {
-            // SAFETY: `slot` is a carved slot of this pool that was returned
-            // (no PooledStack refers to it), so its usable bytes are dead.
-            let _ = unsafe { sys::dont_need(slot + page, usable) };
-        }
+        // SAFETY: every slot is a carved slot of this pool that was returned
+        // (no PooledStack refers to it), so its usable bytes are dead.
+        unsafe { sys::dont_need_many(slots.iter().map(|&slot| (slot + page, usable))) };
         let mut shared = self.class(class);
         shared.empty.extend_from_slice(slots);
         shared.live -= slots.len();
