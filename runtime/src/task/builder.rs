@@ -3,6 +3,7 @@
 use super::{spawn_current, spawn_on, JoinHandle, Meta, WorkerId};
 use crate::Handle;
 use pinstack_stackpool::SizeClass;
+use std::borrow::Cow;
 use std::io;
 use std::panic::Location;
 
@@ -26,7 +27,7 @@ use std::panic::Location;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
-    name: Option<String>,
+    name: Option<Cow<'static, str>>,
     stack_size: Option<usize>,
     pinned: bool,
     on: Option<WorkerId>,
@@ -39,7 +40,9 @@ impl Builder {
     }
 
     /// Names the task (shown in stack-overflow reports, metrics and traces).
-    pub fn name(mut self, name: impl Into<String>) -> Builder {
+    /// A `&'static str` is kept by reference, so naming a task costs no
+    /// allocation; a `String` is moved in.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Builder {
         self.name = Some(name.into());
         self
     }
@@ -132,7 +135,7 @@ impl Builder {
             None => 0,
         };
         Ok(Meta {
-            name: self.name.map(String::into_boxed_str),
+            name: self.name.map(super::name::TaskName::new),
             stack_hint,
             pinned: self.pinned,
             site,

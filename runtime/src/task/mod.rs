@@ -12,6 +12,7 @@
 pub(crate) mod alloc;
 mod builder;
 mod join;
+mod name;
 mod raw;
 pub(crate) mod site;
 mod state;

@@ -77,7 +77,7 @@ pub(crate) type TaskYielder = Yielder<(), Suspend>;
 /// Immutable facts about a task, fixed at spawn.
 #[derive(Debug)]
 pub(crate) struct Meta {
-    pub(crate) name: Option<Box<str>>,
+    pub(crate) name: Option<super::name::TaskName>,
     /// Stack size hint in bytes (0: the runtime's default); at most 8 MiB
     /// (`SizeClass::for_hint` checked it), so 32 bits keep `Meta` to 32
     /// bytes.
