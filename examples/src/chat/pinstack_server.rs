@@ -562,6 +562,60 @@ impl RefuseExt for &TcpStream {
     }
 }
 
+thread_local! {
+    /// Empty write batches left by this worker's writers, for its next
+    /// ones: a writer runs per burst of output (about one per delivery in
+    /// the chat workload), and a fresh batch allocated its line list on
+    /// the first line (one `malloc` and one `free` per delivery, measured
+    /// with a uprobe on `malloc`).
+    static SPARE_BATCHES: RefCell<Vec<WriteBatch>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most spare batches a worker keeps (16 lines of capacity each at most).
+const SPARE_BATCHES_MAX: usize = 64;
+
+/// A writer's batch, taken from its worker's spares and given back (if
+/// empty) when the writer ends, however it ends. A writer never leaves its
+/// worker, so it gives the batch back to the list it took it from.
+struct SpareBatch(WriteBatch);
+
+impl SpareBatch {
+    fn take() -> SpareBatch {
+        SpareBatch(
+            SPARE_BATCHES
+                .with(|s| s.borrow_mut().pop())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl std::ops::Deref for SpareBatch {
+    type Target = WriteBatch;
+    fn deref(&self) -> &WriteBatch {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SpareBatch {
+    fn deref_mut(&mut self) -> &mut WriteBatch {
+        &mut self.0
+    }
+}
+
+impl Drop for SpareBatch {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            let batch = std::mem::take(&mut self.0);
+            let _ = SPARE_BATCHES.try_with(|s| {
+                let mut s = s.borrow_mut();
+                if s.len() < SPARE_BATCHES_MAX {
+                    s.push(batch);
+                }
+            });
+        }
+    }
+}
+
 /// A writer: drains the queue into the socket with vectored writes (the
 /// shared lines are not copied) until it is empty; see the module docs for
 /// the hand-over and the close protocol.
@@ -573,7 +627,7 @@ fn write_loop(ctl: &ConnCtl) {
         .take()
         .expect("IDLE implies the receiver is in place");
     let stream = &ctl.stream;
-    let mut batch = WriteBatch::new();
+    let mut batch = SpareBatch::take();
     loop {
         if batch.is_empty() {
             match rx.try_recv() {
