@@ -460,6 +460,15 @@ fn stack_dropped_by_a_later_tls_destructor_goes_to_the_shared_list() {
     assert_eq!(pool.stats().shared_hits, 1);
 }
 
+/// `n` stacks of 8 KiB from `pool`, each with all its pages touched.
+fn touched_8k(pool: &StackPool, n: usize) -> Vec<PooledStack> {
+    let stacks: Vec<_> = (0..n).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
+    for s in &stacks {
+        touch_top(s, 8 * KIB);
+    }
+    stacks
+}
+
 /// A pool whose caches hold 8 stacks per class per thread and 64 shared.
 fn small_caches() -> StackPool {
     StackPool::builder()
@@ -472,11 +481,7 @@ fn small_caches() -> StackPool {
 #[test]
 fn decay_gives_back_stacks_that_stay_unused_in_both_caches() {
     let pool = small_caches();
-    let stacks: Vec<_> = (0..40).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
-    for s in &stacks {
-        touch_top(s, 8 * KIB);
-    }
-    drop(stacks);
+    drop(touched_8k(&pool, 40));
     assert_eq!(pool.measure_resident_bytes().unwrap(), 40 * 8 * KIB);
     // The first step only marks: these stacks were in use since the pool
     // started (every cache's low-water mark is 0).
@@ -502,18 +507,10 @@ fn decay_gives_back_stacks_that_stay_unused_in_both_caches() {
 #[test]
 fn decay_keeps_the_stacks_the_load_keeps_using() {
     let pool = small_caches();
-    let burst: Vec<_> = (0..20).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
-    for s in &burst {
-        touch_top(s, 8 * KIB);
-    }
-    drop(burst);
+    drop(touched_8k(&pool, 20));
     // After the burst, four stacks stay in use between decay steps.
     for _ in 0..12 {
-        let working: Vec<_> = (0..4).map(|_| pool.acquire(8 * KIB).unwrap()).collect();
-        for s in &working {
-            touch_top(s, 8 * KIB);
-        }
-        drop(working);
+        drop(touched_8k(&pool, 4));
         pool.decay(std::time::Duration::ZERO);
     }
     let before = pool.stats();

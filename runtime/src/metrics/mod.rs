@@ -193,27 +193,29 @@ impl LiveTasks {
     /// A task ended (or never started) off the workers' paths below: a
     /// blocking task, or an unstarted one cancelled.
     pub(crate) fn finished(&self) {
-        if self.limit.is_some() {
-            self.count.fetch_sub(1, Relaxed);
-        }
-        self.finished_uncounted();
-        if self.tracing {
-            probe::clear_finished_task();
-        }
+        self.ended(|| self.finished_uncounted());
     }
 
     /// A task ended on worker `worker`, on that worker's thread: its
-    /// counter is indexed directly, without the thread-local lookup.
+    /// counter is indexed directly, without the thread-local lookup (there
+    /// are no per-worker counters when not counting).
     #[inline]
     pub(crate) fn finished_on(&self, worker: usize) {
-        if self.limit.is_some() {
-            self.count.fetch_sub(1, Relaxed);
-        }
-        if self.counting {
+        self.ended(|| {
             if let Some(c) = self.workers.get(worker) {
                 c.finished.incr();
             }
+        });
+    }
+
+    /// What every end of a task does around `count` (its finish counted
+    /// on the right counter): the limit's count, and tracing's note.
+    #[inline(always)]
+    fn ended(&self, count: impl FnOnce()) {
+        if self.limit.is_some() {
+            self.count.fetch_sub(1, Relaxed);
         }
+        count();
         if self.tracing {
             probe::clear_finished_task();
         }

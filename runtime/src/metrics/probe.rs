@@ -213,25 +213,35 @@ pub(crate) fn resume_end(
     res: &std::thread::Result<CoroutineResult<Suspend, ()>>,
 ) {
     if obs.metrics_only {
-        if w.long_run_seq.load(Relaxed) == seq {
-            obs.record_long_run(worker, h);
+        // Metrics on is known here: no test of `obs.metrics`, no trace.
+        end_metrics(obs, w, worker, core, h, seq, res, true);
+    } else if obs.tracing {
+        end_metrics(obs, w, worker, core, h, seq, res, obs.metrics);
+        if probe.start != 0 {
+            trace_end(w, worker, h, probe, outcome_of(res));
         }
-        if sampled(obs, seq) {
-            sample_suspension(h, outcome_of(res), core, w);
-        }
-        return;
     }
-    if !obs.tracing {
-        return;
-    }
-    if obs.metrics && w.long_run_seq.load(Relaxed) == seq {
+}
+
+/// The metrics part of `resume_end`: names a long run (if `long_runs`:
+/// metrics on) and samples one resume in `delay_mask + 1`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn end_metrics(
+    obs: &Obs,
+    w: &WorkerObs,
+    worker: usize,
+    core: &RefCell<Core>,
+    h: &Header,
+    seq: u64,
+    res: &std::thread::Result<CoroutineResult<Suspend, ()>>,
+    long_runs: bool,
+) {
+    if long_runs && w.long_run_seq.load(Relaxed) == seq {
         obs.record_long_run(worker, h);
     }
     if sampled(obs, seq) {
         sample_suspension(h, outcome_of(res), core, w);
-    }
-    if probe.start != 0 {
-        trace_end(w, worker, h, probe, outcome_of(res));
     }
 }
 

@@ -19,7 +19,7 @@ const OWNED: usize = 1 << (usize::BITS - 1);
 pub(crate) struct TaskName {
     /// The first byte of the name (dangling but aligned when empty).
     ptr: NonNull<u8>,
-    /// Length in bytes, with `OWNED` when `ptr` came from `Box::into_raw`.
+    /// Length in bytes, with `OWNED` when `ptr` came from `Box::leak`.
     len: usize,
 }
 
@@ -42,9 +42,10 @@ impl TaskName {
                 // A `str` is shorter than `isize::MAX` bytes: the top bit of
                 // its length is free.
                 debug_assert_eq!(len & OWNED, 0);
-                let raw: *mut str = Box::into_raw(s.into_boxed_str());
+                // Leaked here, taken back as a `Box` in `drop`.
+                let leaked: &mut str = Box::leak(s.into_boxed_str());
                 TaskName {
-                    ptr: NonNull::new(raw.cast::<u8>()).expect("Box::into_raw is non-null"),
+                    ptr: NonNull::from(leaked).cast::<u8>(),
                     len: len | OWNED,
                 }
             }
@@ -83,7 +84,7 @@ impl Drop for TaskName {
         if self.len & OWNED != 0 {
             let raw = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.str_len());
             // SAFETY: `OWNED` is set only by `new`, for a pointer from
-            // `Box::into_raw` of a `Box<str>` of this length, dropped only
+            // `Box::leak` of a `Box<str>` of this length, taken back only
             // here, once. `str` and `[u8]` have the same layout.
             drop(unsafe { Box::from_raw(raw as *mut str) });
         }
